@@ -1,0 +1,1 @@
+"""Shared core used by the API, the worker, the poller and the UI; imports no edge framework."""

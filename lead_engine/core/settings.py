@@ -1,0 +1,89 @@
+"""Configuration from the environment (prefix ``LEAD_ENGINE_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+class Settings(BaseSettings):
+    """Every setting the engine reads; tests build it directly."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LEAD_ENGINE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = "sqlite:///./data/leads.db"
+    api_token: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+    max_body_bytes: int = 1024 * 1024
+
+    company_explorer_url: str | None = None
+    company_explorer_token: SecretStr | None = None
+    company_explorer_timeout: float = 10.0
+    slack_webhook_url: str | None = None
+    n8n_callback_url: str | None = None
+    notify_timeout: float = 10.0
+
+    ui_password: SecretStr | None = None
+    embedded_api: bool = True
+    embedded_api_port: int = 8000
+
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "LEAD_ENGINE_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "LEAD_ENGINE_OPENAI_BASE_URL")
+    )
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout: float = 30.0
+
+    imap_host: str | None = None
+    imap_port: int = 993
+    imap_user: str | None = None
+    imap_password: SecretStr | None = None
+    imap_folder: str = "INBOX"
+    imap_ssl: bool = True
+    imap_poll_seconds: float = 30.0
+
+    own_domains: Annotated[list[str], NoDecode] = []
+    default_country: str = "DE"
+    qualify_threshold: int = 50
+
+    sync_max_attempts: int = 8
+    sync_backoff_base: float = 2.0
+    sync_backoff_max: float = 600.0
+    job_lease_seconds: float = 120.0
+    worker_concurrency: int = 8
+    worker_poll_seconds: float = 0.5
+
+    @field_validator("own_domains", mode="before")
+    @classmethod
+    def _split_domains(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower().lstrip("@") for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def sync_enabled(self) -> bool:
+        """Sync runs only when the Company Explorer is configured."""
+        return bool(self.company_explorer_url)
+
+    @property
+    def llm_enabled(self) -> bool:
+        """The LLM extractor runs only when an OpenAI-compatible endpoint is configured."""
+        return self.openai_api_key is not None or bool(self.openai_base_url)
+
+    @property
+    def imap_enabled(self) -> bool:
+        """The built-in poller runs only when an IMAP host and user are configured."""
+        return bool(self.imap_host and self.imap_user)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
