@@ -1,0 +1,47 @@
+"""The one error hierarchy of the engine; only the API maps it to HTTP status codes."""
+
+from __future__ import annotations
+
+
+class LeadEngineError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+
+class BadRequestError(LeadEngineError):
+    """The request cannot be read at all (malformed JSON, invalid UTF-8)."""
+
+
+class UnprocessableError(LeadEngineError):
+    """The request was read but carries nothing usable, or contradicts an earlier one."""
+
+
+class UnsupportedMediaTypeError(LeadEngineError):
+    """The request body is neither JSON nor an RFC 822 message."""
+
+
+class PayloadTooLargeError(LeadEngineError):
+    """The request body is larger than the configured limit."""
+
+
+class UnauthorizedError(LeadEngineError):
+    """Neither a valid bearer token nor a valid webhook signature."""
+
+
+class NotFoundError(LeadEngineError):
+    """The lead (or other record) does not exist."""
+
+
+class ConflictError(LeadEngineError):
+    """The record changed since the caller read it (stale version) or the action is not allowed now."""
+
+
+class RetryableError(LeadEngineError):
+    """A job failed for a passing reason (outage, timeout, 429/5xx); run it again later."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(LeadEngineError):
+    """A job failed for a reason that another attempt cannot fix (a final 4xx)."""

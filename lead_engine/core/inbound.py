@@ -1,0 +1,181 @@
+"""Turning an inbound request body (JSON or RFC 822) into an e-mail and its idempotency keys."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parseaddr
+from typing import Any
+
+from lead_engine.core.errors import BadRequestError, UnprocessableError, UnsupportedMediaTypeError
+from lead_engine.core.lead_fields import InboundEmail
+from lead_engine.core.mime import read_message
+
+JSON_TYPES = ("application/json",)
+MIME_TYPES = ("message/rfc822",)
+ALIASES: dict[str, tuple[str, ...]] = {
+    "source": ("source",),
+    "subject": ("subject",),
+    "raw_body": ("raw_body", "body", "text"),
+    "html_body": ("html_body", "html"),
+    "sender": ("sender", "from"),
+    "message_id": ("message_id",),
+    "received_at": ("received_at",),
+    "raw_mime_b64": ("raw_mime_b64",),
+}
+KNOWN_KEYS = frozenset(alias for names in ALIASES.values() for alias in names)
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass
+class PreparedIngest:
+    """A request read and checked, ready to be stored: the e-mail, its keys and the raw bytes."""
+
+    email: InboundEmail
+    content_type: str
+    body: bytes
+    request_hash: str
+    keys: list[str] = field(default_factory=list)
+    idempotency_key: str | None = None
+    request_headers: dict[str, str] = field(default_factory=dict)
+
+
+def media_type(content_type: str | None) -> str:
+    """The bare media type of a Content-Type header, lower-cased."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _text(payload: dict[str, Any], name: str) -> str | None:
+    for alias in ALIASES[name]:
+        value = payload.get(alias)
+        if value is None:
+            continue
+        if name == "sender" and isinstance(value, dict):
+            # n8n's e-mail nodes give {"text": "Name <a@b>", "value": [{"address": …}]}.
+            value = value.get("text") or next(iter(value.get("value") or []), {}).get("address")
+        if not isinstance(value, str):
+            raise UnprocessableError(f"field '{alias}' must be a string, got {type(value).__name__}")
+        if "\x00" in value:
+            raise UnprocessableError(f"field '{alias}' contains a NUL character")
+        return value
+    return None
+
+
+def _received_at(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise UnprocessableError(f"field 'received_at' is not an ISO 8601 date: {value[:40]!r}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _email_from_mime(raw: bytes, source: str) -> InboundEmail:
+    content = read_message(raw)
+    return InboundEmail(
+        source=source,
+        subject=content.subject,
+        sender=content.sender,
+        text=content.text,
+        html=content.html,
+        message_id=content.message_id,
+        received_at=content.date,
+        raw_mime=raw,
+    )
+
+
+def _email_from_json(body: bytes) -> InboundEmail:
+    try:
+        decoded = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequestError(f"body is not valid UTF-8 (byte {exc.start})") from exc
+    try:
+        payload = json.loads(decoded)
+    except json.JSONDecodeError as exc:
+        raise BadRequestError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    if not isinstance(payload, dict):
+        raise UnprocessableError(f"body must be a JSON object, got {type(payload).__name__}")
+    source = (_text(payload, "source") or "email").strip()[:64] or "email"
+    mime_b64 = _text(payload, "raw_mime_b64")
+    if mime_b64:
+        try:
+            raw = base64.b64decode(mime_b64, validate=False)
+        except (binascii.Error, ValueError) as exc:
+            raise UnprocessableError("field 'raw_mime_b64' is not valid base64") from exc
+        email = _email_from_mime(raw, source)
+    else:
+        email = InboundEmail(
+            source=source,
+            subject=_text(payload, "subject") or "",
+            sender=_text(payload, "sender") or "",
+            text=_text(payload, "raw_body") or "",
+            html=_text(payload, "html_body") or "",
+            message_id=_text(payload, "message_id"),
+            received_at=_received_at(_text(payload, "received_at")),
+        )
+    email.extra = {key: value for key, value in payload.items() if key not in KNOWN_KEYS}
+    return email
+
+
+def read_inbound(content_type: str, body: bytes, *, source: str | None = None) -> InboundEmail:
+    """The e-mail carried by a request body; raises a LeadEngineError saying what is wrong."""
+    kind = media_type(content_type)
+    if kind in JSON_TYPES or kind.endswith("+json"):
+        return _email_from_json(body)
+    if kind in MIME_TYPES:
+        if not body.strip():
+            raise UnprocessableError("empty message/rfc822 body")
+        return _email_from_mime(body, source or "email")
+    raise UnsupportedMediaTypeError(
+        f"unsupported content type {kind or '(none)'!r}: send application/json or message/rfc822"
+    )
+
+
+def _normalised(value: str) -> str:
+    return _SPACE.sub(" ", value).strip().casefold()
+
+
+def content_hash(email: InboundEmail) -> str:
+    """A hash of the normalised (source, sender, subject, body): the same e-mail re-sent matches it."""
+    sender = parseaddr(email.sender)[1] or email.sender
+    parts = (email.source, sender, email.subject, email.text or email.html)
+    return hashlib.sha256("\n".join(_normalised(part) for part in parts).encode()).hexdigest()
+
+
+def prepare_ingest(
+    content_type: str,
+    body: bytes,
+    *,
+    idempotency_key: str | None = None,
+    webhook_id: str | None = None,
+    source: str | None = None,
+) -> PreparedIngest:
+    """Read a request and list its idempotency keys in the order the contract gives."""
+    email = read_inbound(content_type, body, source=source)
+    if not (email.subject.strip() or email.text.strip() or email.html.strip()):
+        raise UnprocessableError("nothing to parse: give at least one of raw_body, html_body, subject, raw_mime_b64")
+    keys: list[str] = []
+    idem = f"idem:{idempotency_key.strip()[:280]}" if idempotency_key and idempotency_key.strip() else None
+    if idem:
+        keys.append(idem)
+    if webhook_id and webhook_id.strip():
+        keys.append(f"webhook:{webhook_id.strip()[:280]}")
+    if email.message_id and email.message_id.strip("<> "):
+        keys.append(f"msgid:{email.message_id.strip('<> ')[:280]}")
+    keys.append(f"hash:{content_hash(email)}")
+    headers = {"idempotency-key": idempotency_key or "", "webhook-id": webhook_id or ""}
+    return PreparedIngest(
+        email=email,
+        content_type=media_type(content_type),
+        body=body,
+        request_hash=hashlib.sha256(body).hexdigest(),
+        keys=list(dict.fromkeys(keys)),
+        idempotency_key=idem,
+        request_headers={name: value for name, value in headers.items() if value},
+    )

@@ -1,0 +1,212 @@
+"""Reading RFC 822 messages, however broken, into subject, sender, ids and text/HTML bodies.
+
+Nothing here raises: undecodable parts are read leniently, and whatever could be read is returned.
+"""
+
+from __future__ import annotations
+
+import codecs
+import email
+import email.header
+import email.policy
+import email.utils
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import Message
+
+from lead_engine.core.html_text import html_to_text
+from lead_engine.core.lead_fields import InboundEmail
+
+# Beyond this a body is not a lead e-mail any more; keeping the head is enough to parse and cheap to store.
+MAX_BODY_CHARS = 1_000_000
+# Forwarded-as-attachment chains deeper than this are loops or attacks.
+MAX_DEPTH = 12
+
+# Mail clients label Windows-1252 text as ISO-8859-1 or ASCII; cp1252 decodes both correctly (€, „ “).
+_CHARSET_ALIASES = {"iso-8859-1": "cp1252", "latin-1": "cp1252", "latin1": "cp1252", "us-ascii": "cp1252"}
+_FORWARD_MARKER = "---------- Forwarded message ---------"
+
+
+@dataclass
+class MimeContent:
+    """The parts of a MIME message the engine uses."""
+
+    subject: str = ""
+    sender: str = ""
+    reply_to: str = ""
+    to: str = ""
+    message_id: str | None = None
+    date: datetime | None = None
+    text: str = ""
+    html: str = ""
+    defects: list[str] = field(default_factory=list)
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Decode bytes with the declared charset when it works, else UTF-8, else Windows-1252."""
+    candidates: list[str] = []
+    if charset:
+        name = charset.strip().strip("\"'").lower()
+        candidates.append(_CHARSET_ALIASES.get(name, name))
+    candidates += ["utf-8", "cp1252"]
+    for candidate in candidates:
+        try:
+            if codecs.lookup(candidate).name not in {"rot-13", "idna"}:
+                return data.decode(candidate)
+        except (LookupError, UnicodeError, ValueError, TypeError):
+            continue
+    return data.decode("latin-1")
+
+
+def _decode_header(raw: object) -> str:
+    text = str(raw or "")
+    try:
+        pieces = email.header.decode_header(text)
+    except Exception:  # noqa: BLE001 - encoded words can be broken in endless ways; keep the raw text
+        pieces = [(text, None)]
+    decoded: list[str] = []
+    for chunk, charset in pieces:
+        if isinstance(chunk, str):
+            # Raw 8-bit header bytes arrive surrogate-escaped; give them the same charset guessing as bodies.
+            chunk = chunk.encode("utf-8", "surrogateescape")
+        decoded.append(decode_bytes(chunk, charset))
+    # decode_header keeps the spaces around encoded words inside the chunks it returns.
+    joined = "".join(decoded)
+    return " ".join(joined.replace("\x00", "").split())
+
+
+def _header(msg: Message, name: str) -> str:
+    for key, value in msg.raw_items() if hasattr(msg, "raw_items") else msg.items():
+        if key.lower() == name.lower():
+            return _decode_header(value)
+    return ""
+
+
+def _part_bytes(part: Message) -> bytes:
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:  # noqa: BLE001 - broken base64/QP must not stop the rest of the message
+        payload = None
+    if isinstance(payload, bytes):
+        return payload
+    raw = part.get_payload()
+    return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+
+
+def _part_charset(part: Message) -> str | None:
+    try:
+        return part.get_content_charset()
+    except Exception:  # noqa: BLE001 - a malformed Content-Type parameter is just "no charset"
+        return None
+
+
+def _content_type(part: Message) -> str:
+    try:
+        return part.get_content_type()
+    except Exception:  # noqa: BLE001 - malformed Content-Type is read as plain text, like RFC 2045 says
+        return "text/plain"
+
+
+def _is_attachment(part: Message) -> bool:
+    try:
+        return part.get_content_disposition() == "attachment"
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _forward_block(inner: MimeContent) -> str:
+    head = [_FORWARD_MARKER, f"From: {inner.sender}"]
+    if inner.date:
+        head.append(f"Date: {inner.date.isoformat()}")
+    head += [f"Subject: {inner.subject}", f"To: {inner.to}", ""]
+    body = inner.text if inner.text.strip() else html_to_text(inner.html)
+    return "\n".join(head) + "\n" + body
+
+
+def _collect(part: Message, texts: list[str], htmls: list[str], defects: list[str], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        defects.append("message nesting too deep")
+        return
+    kind = _content_type(part)
+    payload = part.get_payload()
+    if kind.startswith("message/") and isinstance(payload, list):
+        for inner in payload[:1]:
+            if isinstance(inner, Message):
+                texts.append(_forward_block(_read(inner, depth + 1)))
+        return
+    if isinstance(payload, list):
+        for sub in payload:
+            if isinstance(sub, Message):
+                _collect(sub, texts, htmls, defects, depth + 1)
+        return
+    if _is_attachment(part):
+        return
+    if kind.startswith("multipart/"):
+        # A multipart without a usable boundary arrives as one string; read it as text rather than lose it.
+        defects.append("multipart body without usable boundary")
+        kind = "text/plain"
+    if kind not in {"text/plain", "text/html"}:
+        return
+    text = decode_bytes(_part_bytes(part), _part_charset(part))
+    (texts if kind == "text/plain" else htmls).append(text)
+
+
+def _clean_body(parts: list[str]) -> str:
+    body = "\n".join(parts).replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
+    return body[:MAX_BODY_CHARS]
+
+
+def _read(msg: Message, depth: int) -> MimeContent:
+    content = MimeContent(
+        subject=_header(msg, "Subject"),
+        sender=_header(msg, "From"),
+        reply_to=_header(msg, "Reply-To"),
+        to=_header(msg, "To"),
+        message_id=_header(msg, "Message-ID") or None,
+    )
+    try:
+        content.date = email.utils.parsedate_to_datetime(_header(msg, "Date"))
+    except Exception:  # noqa: BLE001 - any unreadable date is simply unknown
+        content.date = None
+    texts: list[str] = []
+    htmls: list[str] = []
+    try:
+        _collect(msg, texts, htmls, content.defects, depth)
+    except RecursionError:
+        content.defects.append("message nesting too deep")
+    content.text = _clean_body(texts)
+    content.html = _clean_body(htmls)
+    content.defects += [type(defect).__name__ for defect in getattr(msg, "defects", [])]
+    return content
+
+
+def read_message(raw: bytes) -> MimeContent:
+    """Decode a raw message; never raises, returns what could be read."""
+    try:
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        return _read(msg, 0)
+    except Exception as exc:  # noqa: BLE001 - the stdlib parser is lenient, but a lead must never be lost
+        return MimeContent(text=_clean_body([decode_bytes(raw, None)]), defects=[f"unreadable: {exc!r}"])
+
+
+def email_input_from_mime(raw: bytes, *, source: str = "email") -> InboundEmail:
+    """Turn raw RFC 822 bytes into the parser's input; never raises."""
+    content = read_message(raw)
+    extra: dict[str, object] = {}
+    if content.reply_to:
+        extra["reply_to"] = content.reply_to
+    if content.to:
+        extra["to"] = content.to
+    if content.defects:
+        extra["mime_defects"] = sorted(set(content.defects))
+    return InboundEmail(
+        source=source,
+        subject=content.subject,
+        sender=content.sender,
+        text=content.text,
+        html=content.html,
+        message_id=content.message_id,
+        received_at=content.date,
+        raw_mime=raw,
+        extra=extra,
+    )

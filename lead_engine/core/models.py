@@ -1,0 +1,153 @@
+"""Database tables: leads, the raw messages behind them, their audit events, jobs and idempotency keys."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text, TypeDecorator, text
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A new random identifier for leads and raw messages."""
+    return uuid.uuid4().hex
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC as a naive timestamp on every backend and gives back aware datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def _time(*, index: bool = False, nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), index=index, nullable=nullable))
+
+
+class RawMessage(SQLModel, table=True):
+    """The untouched inbound request, kept forever so any lead can be parsed again."""
+
+    __tablename__ = "raw_messages"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    received_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    content_type: str = Field(max_length=255)
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    request_headers: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Lead(SQLModel, table=True):
+    """A lead's current state: the canonical fields, its status and the optimistic-lock version."""
+
+    __tablename__ = "leads"
+    __table_args__ = (Index("ix_leads_status_received", "status", "received_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    raw_message_id: str = Field(foreign_key="raw_messages.id", max_length=32)
+    status: str = Field(default="received", max_length=20, index=True)
+    source: str = Field(default="email", max_length=64, index=True)
+    received_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True, nullable=False)
+    )
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    subject: str | None = Field(default=None, sa_column=Column(Text))
+    sender: str | None = Field(default=None, max_length=512)
+
+    company: str | None = Field(default=None, max_length=512)
+    contact_name: str | None = Field(default=None, max_length=512)
+    salutation: str | None = Field(default=None, max_length=64)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=32)
+    website: str | None = Field(default=None, max_length=512)
+    street: str | None = Field(default=None, max_length=512)
+    postal_code: str | None = Field(default=None, max_length=32)
+    city: str | None = Field(default=None, max_length=255)
+    country: str | None = Field(default=None, max_length=2)
+    industry: str | None = Field(default=None, max_length=255)
+    employees: str | None = Field(default=None, max_length=64)
+    budget: str | None = Field(default=None, max_length=128)
+    message: str | None = Field(default=None, sa_column=Column(Text))
+    external_id: str | None = Field(default=None, max_length=255, index=True)
+
+    score: int | None = None
+    qualified: bool | None = None
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    fields: dict[str, dict[str, Any]] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    company_explorer_id: str | None = Field(default=None, max_length=255)
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    version: int = Field(default=1)
+
+
+class LeadEvent(SQLModel, table=True):
+    """One line of a lead's audit trail: who or what did what, when."""
+
+    __tablename__ = "lead_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: str = Field(foreign_key="leads.id", index=True, max_length=32)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    actor: str = Field(default="system", max_length=255)
+    action: str = Field(max_length=64)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Job(SQLModel, table=True):
+    """A durable unit of work (process, sync, notify) claimed by workers under a lease."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_claim", "status", "run_after"),
+        # At most one unfinished job of a kind per lead: a resync while one is pending adds nothing.
+        Index(
+            "ux_jobs_open_per_lead",
+            "lead_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'running')"),
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: str = Field(foreign_key="leads.id", index=True, max_length=32)
+    kind: str = Field(max_length=32)
+    status: str = Field(default="queued", max_length=16)
+    attempts: int = 0
+    max_attempts: int = 8
+    run_after: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    locked_until: datetime | None = _time()
+    locked_by: str | None = Field(default=None, max_length=128)
+    idempotency_key: str = Field(default_factory=new_id, max_length=128)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A key under which a request was seen (header key, webhook id, Message-ID or content hash)."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: str = Field(primary_key=True, max_length=300)
+    lead_id: str = Field(foreign_key="leads.id", index=True, max_length=32)
+    request_hash: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

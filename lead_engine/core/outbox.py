@@ -1,0 +1,149 @@
+"""The durable job table: enqueue with the change that causes it, claim under a lease, finish or retry."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from lead_engine.core.models import Job, utcnow
+
+OPEN_STATUSES = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job a worker holds under a lease until it finishes or the lease runs out."""
+
+    id: int
+    lead_id: str
+    kind: str
+    attempts: int
+    max_attempts: int
+    idempotency_key: str
+    payload: dict[str, Any]
+
+
+def enqueue_job(
+    *,
+    session: Session,
+    lead_id: str,
+    kind: str,
+    idempotency_key: str,
+    max_attempts: int = 8,
+    payload: dict[str, Any] | None = None,
+    run_after: datetime | None = None,
+) -> None:
+    """Add a job in the caller's transaction; nothing is added when one of that kind is already open."""
+    now = utcnow()
+    values = {
+        "lead_id": lead_id,
+        "kind": kind,
+        "status": "queued",
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_after": run_after or now,
+        "idempotency_key": idempotency_key,
+        "payload": payload or {},
+        "created_at": now,
+        "updated_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    where = Job.status.in_(OPEN_STATUSES)  # type: ignore[attr-defined]
+    if dialect == "postgresql":
+        stmt: Any = pg_insert(Job).values(values).on_conflict_do_nothing(
+            index_elements=["lead_id", "kind"], index_where=where
+        )
+    else:
+        stmt = sqlite_insert(Job).values(values).on_conflict_do_nothing(
+            index_elements=["lead_id", "kind"], index_where=where
+        )
+    session.execute(stmt)
+
+
+def claim_jobs(*, session: Session, worker: str, limit: int, lease_seconds: float) -> list[ClaimedJob]:
+    """Take up to ``limit`` due jobs (or jobs whose lease ran out) for this worker, and commit the claim."""
+    now = utcnow()
+    other = aliased(Job)
+    # One in-flight job of a kind per lead: skip a lead whose same-kind job another worker holds.
+    busy = exists().where(
+        and_(
+            other.lead_id == Job.lead_id,
+            other.kind == Job.kind,
+            other.id != Job.id,
+            other.status == "running",
+            other.locked_until > now,  # type: ignore[operator]
+        )
+    )
+    due = or_(
+        and_(Job.status == "queued", Job.run_after <= now),
+        and_(Job.status == "running", Job.locked_until < now),  # type: ignore[operator]
+    )
+    query = select(Job).where(due, ~busy).order_by(Job.run_after).limit(limit)  # type: ignore[arg-type]
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=Job)  # type: ignore[arg-type]
+    with session.begin():
+        jobs = list(session.scalars(query))
+        lease = now + timedelta(seconds=lease_seconds)
+        claimed = []
+        for job in jobs:
+            job.status, job.locked_by, job.locked_until = "running", worker, lease
+            job.attempts += 1
+            job.updated_at = now
+            claimed.append(
+                ClaimedJob(
+                    id=job.id or 0,
+                    lead_id=job.lead_id,
+                    kind=job.kind,
+                    attempts=job.attempts,
+                    max_attempts=job.max_attempts,
+                    idempotency_key=job.idempotency_key,
+                    payload=dict(job.payload),
+                )
+            )
+    return claimed
+
+
+def _finish(session: Session, job: ClaimedJob, worker: str, **values: Any) -> bool:
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.locked_by == worker, Job.status == "running")  # type: ignore[arg-type]
+        .values(updated_at=utcnow(), locked_until=None, **values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def complete_job(*, session: Session, job: ClaimedJob, worker: str) -> bool:
+    """Mark a held job done in the caller's transaction; False when the lease was lost meanwhile."""
+    return _finish(session, job, worker, status="done", last_error=None)
+
+
+def retry_job(*, session: Session, job: ClaimedJob, worker: str, delay: float, error: str) -> bool:
+    """Put a held job back in the queue to run after ``delay`` seconds."""
+    run_after = utcnow() + timedelta(seconds=delay)
+    return _finish(session, job, worker, status="queued", run_after=run_after, last_error=error[:4000])
+
+
+def kill_job(*, session: Session, job: ClaimedJob, worker: str, error: str) -> bool:
+    """Give a held job up for good ("dead"), keeping the last error."""
+    return _finish(session, job, worker, status="dead", last_error=error[:4000])
+
+
+def backoff_delay(attempt: int, *, base: float, cap: float, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter, never shorter than a server's Retry-After."""
+    delay = random.uniform(0, min(cap, base * 2 ** max(attempt - 1, 0)))
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, cap))
+    return delay
+
+
+def count_open_jobs(*, session: Session) -> int:
+    """How many jobs are queued or running."""
+    return len(session.scalars(select(Job.id).where(Job.status.in_(OPEN_STATUSES))).all())  # type: ignore[attr-defined]
