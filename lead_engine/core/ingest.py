@@ -117,11 +117,10 @@ def write_batch(engine: Engine, items: list[PreparedIngest]) -> list[IngestOutco
             if rows[name]:
                 session.execute(insert(table), rows[name])
         repeats = {result[0] for result in results if isinstance(result, tuple) and result[1]}
-        statuses: dict[str, str] = dict(
-            session.execute(select(Lead.id, Lead.status).where(Lead.id.in_(repeats))).tuples()  # type: ignore[union-attr]
-            if repeats
-            else []
-        )
+        statuses: dict[str, str] = {}
+        if repeats:
+            query = select(Lead.id, Lead.status).where(Lead.id.in_(repeats))  # type: ignore[attr-defined]
+            statuses = {lead_id: status for lead_id, status in session.execute(query)}
     return [
         result
         if isinstance(result, LeadEngineError)

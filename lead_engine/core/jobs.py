@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from lead_engine.core.errors import LeadEngineError, PermanentError, RetryableError
-from lead_engine.core.outbox import ClaimedJob, backoff_delay, complete_job, kill_job, retry_job
+from lead_engine.core.outbox import ClaimedJob, backoff_delay, claim_jobs, complete_job, kill_job, retry_job
 from lead_engine.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -107,3 +107,16 @@ def _give_up(ctx: JobContext, handler: JobHandler | None, error: str) -> str:
         "job dead", extra={"action": "job.dead", "job_id": ctx.job.id, "kind": ctx.job.kind, "error": error}
     )
     return "dead"
+
+
+def run_due_jobs(engine: Engine, settings: Settings, *, worker: str = "inline", limit: int = 100) -> int:
+    """Claim and run due jobs one after another until none is due; returns how many ran."""
+    ran = 0
+    while ran < limit:
+        with Session(engine) as session:
+            claimed = claim_jobs(session=session, worker=worker, limit=1, lease_seconds=settings.job_lease_seconds)
+        if not claimed:
+            return ran
+        execute_job(JobContext(engine=engine, settings=settings, job=claimed[0], worker=worker))
+        ran += 1
+    return ran

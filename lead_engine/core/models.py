@@ -133,7 +133,7 @@ class Job(SQLModel, table=True):
     attempts: int = 0
     max_attempts: int = 8
     run_after: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
-    locked_until: datetime | None = _time()
+    locked_until: datetime | None = _time(nullable=True)
     locked_by: str | None = Field(default=None, max_length=128)
     idempotency_key: str = Field(default_factory=new_id, max_length=128)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -30,7 +30,10 @@ class Settings(BaseSettings):
 
     ui_password: SecretStr | None = None
     embedded_api: bool = True
-    embedded_api_port: int = 8000
+    host: str = "127.0.0.1"
+    api_port: int = 8000
+    ui_port: int = 8501
+    log_level: str = "INFO"
 
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "LEAD_ENGINE_OPENAI_API_KEY")

@@ -90,7 +90,7 @@ def upgrade() -> None:
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('max_attempts', sa.Integer(), nullable=False),
     sa.Column('run_after', lead_engine.core.models.UTCDateTime(), nullable=False),
-    sa.Column('locked_until', lead_engine.core.models.UTCDateTime(), nullable=False),
+    sa.Column('locked_until', lead_engine.core.models.UTCDateTime(), nullable=True),
     sa.Column('locked_by', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
     sa.Column('idempotency_key', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),

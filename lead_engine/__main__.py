@@ -1,0 +1,5 @@
+"""``python -m lead_engine``."""
+
+from lead_engine.cli import main
+
+main()

@@ -1,0 +1,264 @@
+"""The HTTP API: durable ingest for n8n and the IMAP poller, and reading/operating leads."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Engine, text
+from sqlmodel import Session
+
+from lead_engine import __version__
+from lead_engine.core.db import get_engine, read_session, run_migrations
+from lead_engine.core.errors import (
+    BadRequestError,
+    ConflictError,
+    LeadEngineError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnauthorizedError,
+    UnprocessableError,
+    UnsupportedMediaTypeError,
+)
+from lead_engine.core.inbound import prepare_ingest
+from lead_engine.core.ingest import IngestWriter
+from lead_engine.core.leads import (
+    approve_lead,
+    correct_lead,
+    count_by_status,
+    get_lead,
+    lead_as_dict,
+    list_events,
+    list_leads,
+    reject_lead,
+    reparse_lead,
+    resync_lead,
+)
+from lead_engine.core.settings import Settings, get_settings
+from lead_engine.core.webhooks import authorize
+
+logger = logging.getLogger(__name__)
+
+STATUS_CODES: dict[type[LeadEngineError], int] = {
+    BadRequestError: 400,
+    UnauthorizedError: 401,
+    NotFoundError: 404,
+    ConflictError: 409,
+    PayloadTooLargeError: 413,
+    UnsupportedMediaTypeError: 415,
+    UnprocessableError: 422,
+}
+INGEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        name: {"type": "string"}
+                        for name in (
+                            "source", "subject", "raw_body", "html_body", "sender",
+                            "message_id", "received_at", "raw_mime_b64",
+                        )
+                    },  # fmt: skip
+                    "additionalProperties": True,
+                }
+            },
+            "message/rfc822": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+class LeadPatch(BaseModel):
+    """Operator corrections: the version read, and the fields to change."""
+
+    model_config = ConfigDict(extra="allow")
+    version: int
+
+
+class ActionBody(BaseModel):
+    """Optional details of an operator action."""
+
+    version: int | None = None
+    reason: str = ""
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def _engine(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def require_token(request: Request) -> str:
+    """Every /api route but health and ingest needs the bearer token."""
+    authorize(_settings(request), request.headers)
+    return "api"
+
+
+def write_session(request: Request) -> Iterator[Session]:
+    """A session for a use case, which commits its own transaction."""
+    with Session(_engine(request)) as session:
+        yield session
+
+
+def reading_session(request: Request) -> Iterator[Session]:
+    """A read-only session (no write lock on SQLite)."""
+    with read_session(_engine(request)) as session:
+        yield session
+
+
+Actor = Annotated[str, Depends(require_token)]
+WriteDep = Annotated[Session, Depends(write_session)]
+ReadDep = Annotated[Session, Depends(reading_session)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than ``limit`` bytes while it streams in."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"body of {declared} bytes is over the {limit} byte limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"body is over the {limit} byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API application; builds its engine and runs migrations when it starts."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = get_engine(settings.database_url)
+        run_migrations(engine)
+        app.state.engine = engine
+        app.state.writer = IngestWriter(engine)
+        await app.state.writer.start()
+        logger.info("api started", extra={"action": "api.started"})
+        yield
+        await app.state.writer.stop()
+
+    app = FastAPI(title="Lead Engine", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+
+    @app.exception_handler(LeadEngineError)
+    async def _engine_error(_request: Request, exc: LeadEngineError) -> JSONResponse:
+        code = next((code for kind, code in STATUS_CODES.items() if isinstance(exc, kind)), 500)
+        headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
+
+    @app.get("/api/health")
+    def health(request: Request) -> JSONResponse:
+        """Liveness and database reachability, with lead counts per status; no auth."""
+        try:
+            with read_session(_engine(request)) as session:
+                session.execute(text("SELECT 1"))
+                counts = count_by_status(session=session)
+        except Exception as exc:  # noqa: BLE001 - health must answer, not fail
+            return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
+        return JSONResponse(
+            {
+                "status": "ok",
+                "version": __version__,
+                "database": _engine(request).dialect.name,
+                "sync_enabled": settings.sync_enabled,
+                "llm_enabled": settings.llm_enabled,
+                "leads": counts,
+            }
+        )
+
+    @app.post("/api/ingest", status_code=202, openapi_extra=INGEST_BODY)
+    async def ingest(request: Request, source: str | None = None) -> Response:
+        """Store an inbound e-mail durably (JSON or message/rfc822) and answer once it is committed."""
+        headers = request.headers
+        if not headers.get("webhook-signature"):
+            authorize(settings, headers)
+        body = await read_limited_body(request, settings.max_body_bytes)
+        authorize(settings, headers, body)
+        item = prepare_ingest(
+            headers.get("content-type", ""),
+            body,
+            idempotency_key=headers.get("idempotency-key"),
+            webhook_id=headers.get("webhook-id"),
+            source=source,
+        )
+        outcome = await request.app.state.writer.submit(item)
+        payload = {"lead_id": outcome.lead_id, "status": outcome.status, "duplicate": outcome.duplicate}
+        return Response(
+            json.dumps(payload).encode(), status_code=200 if outcome.duplicate else 202, media_type="application/json"
+        )
+
+    @app.get("/api/leads")
+    def leads(
+        _actor: Actor,
+        session: ReadDep,
+        status: str | None = None,
+        source: str | None = None,
+        q: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        min_score: int | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """A page of leads, newest first, filtered; ``total`` counts every match."""
+        items, total = list_leads(
+            session=session, status=status, source=source, q=q, since=since, until=until,
+            min_score=min_score, limit=limit, offset=offset,
+        )  # fmt: skip
+        return {"items": [lead_as_dict(lead) for lead in items], "total": total}
+
+    @app.get("/api/leads/{lead_id}")
+    def lead(lead_id: str, _actor: Actor, session: ReadDep) -> dict[str, Any]:
+        """One lead with its per-field provenance and its event trail."""
+        return lead_as_dict(get_lead(session=session, lead_id=lead_id), list_events(session=session, lead_id=lead_id))
+
+    @app.patch("/api/leads/{lead_id}")
+    def patch_lead(lead_id: str, patch: LeadPatch, actor: Actor, session: WriteDep) -> dict[str, Any]:
+        """Correct fields; 409 when ``version`` is stale."""
+        changes = dict(patch.model_extra or {})
+        return lead_as_dict(correct_lead(session=session, lead_id=lead_id, version=patch.version, changes=changes, actor=actor))
+
+    @app.post("/api/leads/{lead_id}/resync", status_code=202)
+    def resync(lead_id: str, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
+        """Queue the lead's sync to the Company Explorer again."""
+        return lead_as_dict(resync_lead(session=session, settings=cfg, lead_id=lead_id, actor=actor))
+
+    @app.post("/api/leads/{lead_id}/reparse", status_code=202)
+    def reparse(lead_id: str, actor: Actor, session: WriteDep) -> dict[str, Any]:
+        """Queue the lead's raw e-mail to be parsed again; operator corrections stay."""
+        return lead_as_dict(reparse_lead(session=session, lead_id=lead_id, actor=actor))
+
+    @app.post("/api/leads/{lead_id}/approve")
+    def approve(lead_id: str, body: ActionBody, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
+        """Mark the lead ready and queue its sync."""
+        version = body.version if body.version is not None else get_lead(session=session, lead_id=lead_id).version
+        return lead_as_dict(approve_lead(session=session, settings=cfg, lead_id=lead_id, version=version, actor=actor))
+
+    @app.post("/api/leads/{lead_id}/reject")
+    def reject(lead_id: str, body: ActionBody, actor: Actor, session: WriteDep) -> dict[str, Any]:
+        """Mark the lead rejected; it is never synced."""
+        version = body.version if body.version is not None else get_lead(session=session, lead_id=lead_id).version
+        return lead_as_dict(reject_lead(session=session, lead_id=lead_id, version=version, actor=actor, reason=body.reason))
+
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for ``uvicorn --factory lead_engine.api:app_factory``."""
+    return create_app()

@@ -1,0 +1,81 @@
+"""Command line: ``python -m lead_engine api|worker|ui|migrate|init-env|reparse``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from sqlmodel import Session
+
+from lead_engine.core.db import get_engine, run_migrations
+from lead_engine.core.env_file import ensure_env_file
+from lead_engine.core.logs import configure_logging
+from lead_engine.core.settings import Settings, get_settings
+
+
+def _api(settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "lead_engine.api:app_factory", factory=True, host=settings.host, port=settings.api_port, log_config=None
+    )
+
+
+def _ui(settings: Settings) -> None:
+    ui_file = Path(__file__).with_name("ui.py")
+    args = [
+        sys.executable, "-m", "streamlit", "run", str(ui_file),
+        "--server.headless", "true", "--server.address", settings.host, "--server.port", str(settings.ui_port),
+        "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    os.execv(sys.executable, args)
+
+
+def _reparse(settings: Settings, lead_ids: list[str]) -> None:
+    from lead_engine.core.leads import list_leads, reparse_lead
+
+    engine = get_engine(settings.database_url)
+    with Session(engine) as session:
+        if not lead_ids:
+            lead_ids = [lead.id for lead in list_leads(session=session, limit=500)[0]]
+        for lead_id in lead_ids:
+            reparse_lead(session=session, lead_id=lead_id, actor="cli")
+    print(f"queued {len(lead_ids)} lead(s) for reparse; the worker picks them up")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run the chosen command."""
+    parser = argparse.ArgumentParser(prog="python -m lead_engine", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("api", help="serve the HTTP API")
+    commands.add_parser("worker", help="run queued jobs (parse, sync, notify)")
+    commands.add_parser("ui", help="serve the Streamlit operator app")
+    commands.add_parser("migrate", help="create or upgrade the database schema")
+    init = commands.add_parser("init-env", help="write .env with a generated API token and UI password")
+    init.add_argument("--path", default=".env")
+    reparse = commands.add_parser("reparse", help="parse stored e-mails again (all recent ones without ids)")
+    reparse.add_argument("lead_ids", nargs="*")
+    args = parser.parse_args(argv)
+
+    if args.command == "init-env":
+        path = Path(args.path).resolve()
+        added = ensure_env_file(path)
+        print(f"{'wrote' if added else 'using'} {path}" + (f" (generated {', '.join(added)})" if added else ""))
+        return
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if args.command == "api":
+        _api(settings)
+    elif args.command == "worker":
+        from lead_engine.worker import main as worker_main
+
+        worker_main(settings)
+    elif args.command == "ui":
+        _ui(settings)
+    elif args.command == "migrate":
+        run_migrations(get_engine(settings.database_url))
+        print(f"database ready: {get_engine(settings.database_url).url.render_as_string(hide_password=True)}")
+    elif args.command == "reparse":
+        _reparse(settings, args.lead_ids)

@@ -1,0 +1,185 @@
+"""Reading leads and the operator's use cases (correct, approve, reject, resync, reparse), which commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlmodel import Session
+
+from lead_engine.core.errors import ConflictError, NotFoundError
+from lead_engine.core.lead_fields import CANONICAL_FIELDS
+from lead_engine.core.models import Lead, LeadEvent, utcnow
+from lead_engine.core.outbox import enqueue_job
+from lead_engine.core.settings import Settings
+
+STATUSES = ("received", "parsed", "needs_review", "ready", "syncing", "synced", "retrying", "dead", "rejected")
+SEARCHED = ("company", "contact_name", "email", "subject", "city", "external_id", "sender")
+PROCESS_JOB, SYNC_JOB = "process", "sync"
+
+
+def record_event(*, session: Session, lead_id: str, action: str, actor: str = "system", **detail: Any) -> None:
+    """Add a line to the lead's audit trail in the caller's transaction."""
+    session.add(LeadEvent(lead_id=lead_id, action=action, actor=actor, detail=detail))
+
+
+def list_leads(
+    *,
+    session: Session,
+    status: str | None = None,
+    source: str | None = None,
+    q: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    min_score: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Lead], int]:
+    """One page of leads, newest first, with the total that matches the filters."""
+    conditions: list[Any] = []
+    if status:
+        conditions.append(Lead.status.in_(status.split(",")))  # type: ignore[attr-defined]
+    if source:
+        conditions.append(Lead.source == source)
+    if since:
+        conditions.append(Lead.received_at >= since)
+    if until:
+        conditions.append(Lead.received_at < until)
+    if min_score is not None:
+        conditions.append(Lead.score >= min_score)  # type: ignore[operator]
+    if q and q.strip():
+        pattern = f"%{q.strip().lower()}%"
+        conditions.append(or_(*(func.lower(getattr(Lead, name)).like(pattern) for name in SEARCHED)))
+    total = session.scalar(select(func.count()).select_from(Lead).where(*conditions)) or 0
+    query = (
+        select(Lead)
+        .where(*conditions)
+        .order_by(Lead.received_at.desc(), Lead.id)  # type: ignore[attr-defined]
+        .limit(max(1, min(limit, 500)))
+        .offset(max(0, offset))
+    )
+    return list(session.scalars(query)), total
+
+
+def count_by_status(*, session: Session) -> dict[str, int]:
+    """How many leads are in each status."""
+    rows = session.execute(select(Lead.status, func.count()).group_by(Lead.status))
+    return {status: count for status, count in rows}
+
+
+def get_lead(*, session: Session, lead_id: str) -> Lead:
+    """The lead, or NotFoundError."""
+    lead = session.get(Lead, lead_id)
+    if lead is None:
+        raise NotFoundError(f"lead {lead_id} not found")
+    return lead
+
+
+def list_events(*, session: Session, lead_id: str) -> list[LeadEvent]:
+    """The lead's audit trail, oldest first."""
+    query = select(LeadEvent).where(LeadEvent.lead_id == lead_id).order_by(LeadEvent.at, LeadEvent.id)  # type: ignore[arg-type]
+    return list(session.scalars(query))
+
+
+def lead_as_dict(lead: Lead, events: list[LeadEvent] | None = None) -> dict[str, Any]:
+    """The lead in the shape of the API (and the UI)."""
+    data = lead.model_dump(mode="json")
+    if events is not None:
+        data["events"] = [event.model_dump(mode="json", exclude={"lead_id"}) for event in events]
+    return data
+
+
+def _bump(session: Session, lead_id: str, version: int, values: dict[str, Any]) -> Lead:
+    """Write values only if nobody changed the lead since ``version`` was read."""
+    result = session.execute(
+        update(Lead)
+        .where(Lead.id == lead_id, Lead.version == version)  # type: ignore[arg-type]
+        .values(version=Lead.version + 1, updated_at=utcnow(), **values)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        current = get_lead(session=session, lead_id=lead_id)
+        raise ConflictError(
+            f"lead {lead_id} was changed by someone else (version {current.version}, you had {version}); reload it"
+        )
+    lead = get_lead(session=session, lead_id=lead_id)
+    session.refresh(lead)
+    return lead
+
+
+def correct_lead(*, session: Session, lead_id: str, version: int, changes: dict[str, Any], actor: str) -> Lead:
+    """Apply an operator's corrections; each corrected field is marked "operator" and survives reparse."""
+    unknown = set(changes) - set(CANONICAL_FIELDS)
+    if unknown:
+        raise ConflictError(f"fields that cannot be edited: {', '.join(sorted(unknown))}")
+    lead = get_lead(session=session, lead_id=lead_id)
+    values: dict[str, Any] = {}
+    diff: dict[str, Any] = {}
+    meta = dict(lead.fields)
+    for name, raw in changes.items():
+        value = (str(raw).strip() or None) if raw is not None else None
+        if value != getattr(lead, name):
+            diff[name] = {"old": getattr(lead, name), "new": value}
+            values[name] = value
+        meta[name] = {"provenance": "operator", "confidence": 1.0}
+    lead = _bump(session, lead_id, version, {**values, "fields": meta})
+    if diff:
+        record_event(session=session, lead_id=lead_id, action="corrected", actor=actor, changes=diff)
+    session.commit()
+    return lead
+
+
+def approve_lead(*, session: Session, settings: Settings, lead_id: str, version: int, actor: str) -> Lead:
+    """Mark a lead ready (qualified by a person) and queue its sync when sync is enabled."""
+    lead = get_lead(session=session, lead_id=lead_id)
+    if lead.status in ("syncing", "synced"):
+        raise ConflictError(f"lead {lead_id} is already {lead.status}")
+    lead = _bump(session, lead_id, version, {"status": "ready", "qualified": True})
+    record_event(session=session, lead_id=lead_id, action="approved", actor=actor)
+    if settings.sync_enabled:
+        enqueue_sync(session, settings, lead_id)
+    session.commit()
+    return lead
+
+
+def reject_lead(*, session: Session, lead_id: str, version: int, actor: str, reason: str = "") -> Lead:
+    """Mark a lead rejected: it is never synced."""
+    lead = _bump(session, lead_id, version, {"status": "rejected", "qualified": False})
+    record_event(session=session, lead_id=lead_id, action="rejected", actor=actor, reason=reason)
+    session.commit()
+    return lead
+
+
+def enqueue_sync(session: Session, settings: Settings, lead_id: str) -> None:
+    """Queue the lead's sync in the caller's transaction."""
+    # The same key on every attempt and resync: the Company Explorer creates the company only once.
+    enqueue_job(
+        session=session,
+        lead_id=lead_id,
+        kind=SYNC_JOB,
+        idempotency_key=f"lead-{lead_id}",
+        max_attempts=settings.sync_max_attempts,
+    )
+
+
+def resync_lead(*, session: Session, settings: Settings, lead_id: str, actor: str) -> Lead:
+    """Queue the lead's sync again (after dead, or to push corrections)."""
+    if not settings.sync_enabled:
+        raise ConflictError("sync is disabled: set LEAD_ENGINE_COMPANY_EXPLORER_URL")
+    lead = get_lead(session=session, lead_id=lead_id)
+    if lead.status == "rejected":
+        raise ConflictError(f"lead {lead_id} was rejected; approve it first")
+    lead = _bump(session, lead_id, lead.version, {"status": "ready", "last_error": None})
+    enqueue_sync(session, settings, lead_id)
+    record_event(session=session, lead_id=lead_id, action="resync_requested", actor=actor)
+    session.commit()
+    return lead
+
+
+def reparse_lead(*, session: Session, lead_id: str, actor: str) -> Lead:
+    """Queue the lead's stored raw e-mail to be parsed again; operator corrections are kept."""
+    lead = get_lead(session=session, lead_id=lead_id)
+    enqueue_job(session=session, lead_id=lead_id, kind=PROCESS_JOB, idempotency_key=f"process-{lead_id}", max_attempts=5)
+    record_event(session=session, lead_id=lead_id, action="reparse_requested", actor=actor)
+    session.commit()
+    return lead

@@ -1,0 +1,101 @@
+"""The "process" job: parse the stored raw e-mail, keep operator corrections, score and route the lead."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlmodel import Session
+
+from lead_engine.core.db import read_session
+from lead_engine.core.email_parser import parse_email
+from lead_engine.core.errors import LeadEngineError
+from lead_engine.core.inbound import read_inbound
+from lead_engine.core.jobs import JobContext, register_handler
+from lead_engine.core.lead_fields import CANONICAL_FIELDS, ParsedLead
+from lead_engine.core.leads import PROCESS_JOB, enqueue_sync, get_lead, record_event
+from lead_engine.core.models import Lead, RawMessage, utcnow
+from lead_engine.core.scoring import score_lead
+
+logger = logging.getLogger(__name__)
+
+# A reparse refreshes the fields of leads in these states but leaves their status alone.
+KEEP_STATUS = ("syncing", "synced", "rejected")
+
+
+def parse_stored(*, session: Session, lead: Lead, settings: object) -> ParsedLead:
+    """Parse the raw message behind a lead; an unreadable one gives a parse that needs review."""
+    raw = session.get(RawMessage, lead.raw_message_id)
+    if raw is None:
+        return ParsedLead(needs_review=True, reasons=["raw message missing"])
+    try:
+        email = read_inbound(raw.content_type, raw.body, source=lead.source)
+    except LeadEngineError as exc:
+        return ParsedLead(needs_review=True, reasons=[f"raw message unreadable: {exc}"])
+    return parse_email(email, settings=settings)  # type: ignore[arg-type]
+
+
+def apply_parsed(lead: Lead, parsed: ParsedLead) -> list[str]:
+    """Copy parsed values onto the lead, never over a field an operator set; returns the changed names."""
+    meta = dict(lead.fields)
+    changed = []
+    for name in CANONICAL_FIELDS:
+        if meta.get(name, {}).get("provenance") == "operator":
+            continue
+        found = parsed.fields.get(name)
+        value = found.value if found else None
+        if value != getattr(lead, name):
+            setattr(lead, name, value)
+            changed.append(name)
+        if found:
+            meta[name] = {"provenance": found.provenance, "confidence": round(found.confidence, 3)}
+        else:
+            meta.pop(name, None)
+    lead.fields = meta
+    return changed
+
+
+class ProcessHandler:
+    """Parse → score → route: ready (and sync queued) when qualified, else needs_review."""
+
+    def run(self, ctx: JobContext) -> None:
+        """Parse outside any write transaction, then record everything in one."""
+        with read_session(ctx.engine) as session:
+            parsed = parse_stored(session=session, lead=get_lead(session=session, lead_id=ctx.job.lead_id), settings=ctx.settings)
+        with ctx.finish() as session:
+            lead = get_lead(session=session, lead_id=ctx.job.lead_id)
+            changed = apply_parsed(lead, parsed)
+            values = {name: getattr(lead, name) for name in CANONICAL_FIELDS}
+            verdict = score_lead(values, parsed=parsed, threshold=ctx.settings.qualify_threshold)
+            lead.score, lead.qualified, lead.reasons = verdict.score, verdict.qualified, verdict.reasons
+            lead.updated_at = utcnow()
+            lead.version += 1
+            record_event(
+                session=session,
+                lead_id=lead.id,
+                action="parsed",
+                changed=changed,
+                score=verdict.score,
+                qualified=verdict.qualified,
+                reasons=verdict.reasons,
+            )
+            if lead.status in KEEP_STATUS:
+                return
+            lead.status = "ready" if verdict.qualified else "needs_review"
+            if verdict.qualified and ctx.settings.sync_enabled:
+                enqueue_sync(session, ctx.settings, lead.id)
+        logger.info("lead processed", extra={"action": "lead.parsed", "lead_id": ctx.job.lead_id})
+
+    def on_retry(self, session: Session, ctx: JobContext, error: str, delay: float) -> None:
+        """Nothing to show yet: the lead stays received until parsing succeeds or gives up."""
+
+    def on_dead(self, session: Session, ctx: JobContext, error: str) -> None:
+        """A lead that cannot be processed waits for a person, its raw e-mail kept."""
+        lead = session.get(Lead, ctx.job.lead_id)
+        if lead is not None and lead.status not in KEEP_STATUS:
+            lead.status, lead.last_error = "needs_review", error
+            lead.reasons = [*lead.reasons, f"processing failed: {error[:200]}"]
+            lead.version += 1
+            record_event(session=session, lead_id=lead.id, action="processing_failed", error=error[:500])
+
+
+register_handler(PROCESS_JOB, ProcessHandler())

@@ -1,0 +1,54 @@
+"""Standard Webhooks: checking the signature of inbound requests and signing outbound callbacks."""
+
+from __future__ import annotations
+
+import binascii
+import hmac
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from lead_engine.core.errors import UnauthorizedError
+from lead_engine.core.models import new_id
+from lead_engine.core.settings import Settings
+
+SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+
+def has_valid_token(settings: Settings, authorization: str | None) -> bool:
+    """Whether the Authorization header carries the configured bearer token (constant-time compare)."""
+    if settings.api_token is None or not authorization:
+        return False
+    scheme, _, token = authorization.partition(" ")
+    expected = settings.api_token.get_secret_value().encode()
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected)
+
+
+def verify_signature(settings: Settings, headers: Mapping[str, str], body: bytes) -> None:
+    """Accept the request only when it is signed with the configured secret within the tolerance."""
+    if settings.webhook_secret is None:
+        raise UnauthorizedError("webhook signatures are not enabled: send Authorization: Bearer <token>")
+    try:
+        Webhook(settings.webhook_secret.get_secret_value()).verify(
+            body, {name: headers.get(name, "") for name in SIGNATURE_HEADERS}, json_parse=False
+        )
+    except (WebhookVerificationError, ValueError, binascii.Error) as exc:
+        raise UnauthorizedError(f"invalid webhook signature: {exc}") from exc
+
+
+def authorize(settings: Settings, headers: Mapping[str, str], body: bytes | None = None) -> None:
+    """Bearer token, or (when a secret is set and a body is given) a Standard Webhooks signature."""
+    if has_valid_token(settings, headers.get("authorization")):
+        return
+    if body is not None and headers.get("webhook-signature"):
+        verify_signature(settings, headers, body)
+        return
+    raise UnauthorizedError("missing or invalid bearer token")
+
+
+def signed_headers(secret: str, body: str) -> dict[str, str]:
+    """Standard Webhooks headers for an outbound body."""
+    msg_id, now = f"msg_{new_id()}", datetime.now(UTC)
+    signature = Webhook(secret).sign(msg_id, now, body)
+    return {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": signature}

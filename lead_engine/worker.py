@@ -1,0 +1,56 @@
+"""The worker process: claims due jobs from the database and runs them on a thread pool."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from sqlmodel import Session
+
+from lead_engine.core import processing  # noqa: F401 - registers the process job handler
+from lead_engine.core.db import get_engine, run_migrations
+from lead_engine.core.jobs import JobContext, execute_job
+from lead_engine.core.outbox import claim_jobs
+from lead_engine.core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings, stop: threading.Event) -> None:
+    """Run jobs until ``stop`` is set, then finish the ones in hand."""
+    engine = get_engine(settings.database_url)
+    run_migrations(engine)
+    name = f"{socket.gethostname()}-{os.getpid()}"
+    in_flight: set[Future[str]] = set()
+    logger.info("worker started", extra={"action": "worker.started", "worker": name})
+    with ThreadPoolExecutor(max_workers=settings.worker_concurrency, thread_name_prefix="job") as pool:
+        while not stop.is_set():
+            in_flight = {future for future in in_flight if not future.done()}
+            free = settings.worker_concurrency - len(in_flight)
+            claimed = []
+            if free > 0:
+                try:
+                    with Session(engine) as session:
+                        claimed = claim_jobs(
+                            session=session, worker=name, limit=free, lease_seconds=settings.job_lease_seconds
+                        )
+                except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
+                    logger.exception("claiming jobs failed", extra={"action": "worker.claim_failed"})
+            for job in claimed:
+                ctx = JobContext(engine=engine, settings=settings, job=job, worker=name)
+                in_flight.add(pool.submit(execute_job, ctx))
+            if not claimed:
+                stop.wait(settings.worker_poll_seconds)
+    logger.info("worker stopped", extra={"action": "worker.stopped", "worker": name})
+
+
+def main(settings: Settings) -> None:
+    """Run the worker until SIGTERM or SIGINT."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run_worker(settings, stop)

@@ -1,0 +1,134 @@
+"""POST /api/ingest: durable, idempotent, authenticated."""
+
+from __future__ import annotations
+
+import base64
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import httpx
+from standardwebhooks import Webhook
+
+from lead_engine.core.settings import Settings
+
+TRADINGTWINS = {
+    "source": "tradingtwins",
+    "subject": "Neue Anfrage über tradingtwins: Verpackungsmaschine",
+    "raw_body": "Firma: Muster GmbH\nAnsprechpartner: Herr Max Muster\nE-Mail: max@muster.de\n",
+    "sender": "noreply@tradingtwins.com",
+}
+
+
+def test_ingest_returns_202_and_the_lead_is_readable(client: httpx.Client) -> None:
+    response = client.post("/api/ingest", json=TRADINGTWINS)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["duplicate"] is False and body["status"] == "received"
+    lead = client.get(f"/api/leads/{body['lead_id']}").json()
+    assert lead["source"] == "tradingtwins"
+    assert lead["subject"] == TRADINGTWINS["subject"]
+    assert [event["action"] for event in lead["events"]] == ["received"]
+
+
+def test_ingest_repeat_with_same_key_returns_first_lead(client: httpx.Client) -> None:
+    first = client.post("/api/ingest", json=TRADINGTWINS, headers={"Idempotency-Key": "k1"})
+    again = client.post("/api/ingest", json=TRADINGTWINS, headers={"Idempotency-Key": "k1"})
+    assert again.status_code == 200
+    assert again.json() == {**first.json(), "duplicate": True}
+
+
+def test_ingest_same_email_with_new_key_maps_to_first_lead(client: httpx.Client) -> None:
+    first = client.post("/api/ingest", json=TRADINGTWINS, headers={"Idempotency-Key": "a"}).json()
+    retried = client.post("/api/ingest", json=TRADINGTWINS, headers={"Idempotency-Key": "b"}).json()
+    no_key = client.post("/api/ingest", json={**TRADINGTWINS, "raw_body": TRADINGTWINS["raw_body"] + "  \n"}).json()
+    assert retried["lead_id"] == no_key["lead_id"] == first["lead_id"]
+    # The second key now belongs to the lead as well.
+    assert client.post("/api/ingest", json={"subject": "other", "raw_body": "x"}, headers={"Idempotency-Key": "b"}).status_code == 422
+    assert client.get("/api/leads").json()["total"] == 1
+
+
+def test_ingest_same_key_with_other_body_is_422(client: httpx.Client) -> None:
+    client.post("/api/ingest", json=TRADINGTWINS, headers={"Idempotency-Key": "k"})
+    response = client.post("/api/ingest", json={**TRADINGTWINS, "subject": "changed"}, headers={"Idempotency-Key": "k"})
+    assert response.status_code == 422
+    assert "Idempotency-Key" in response.json()["detail"]
+
+
+def test_ingest_50_concurrent_identical_posts_give_one_lead(client: httpx.Client, api_url: str) -> None:
+    def post(_: int) -> httpx.Response:
+        with httpx.Client(base_url=api_url, headers=client.headers, timeout=60) as own:
+            return own.post("/api/ingest", json=TRADINGTWINS, headers={"Idempotency-Key": "same"})
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        responses = list(pool.map(post, range(50)))
+    assert sorted({response.status_code for response in responses}) in ([200, 202], [202])
+    assert [response.status_code for response in responses].count(202) == 1
+    assert len({response.json()["lead_id"] for response in responses}) == 1
+    assert client.get("/api/leads").json()["total"] == 1
+
+
+def test_ingest_message_id_identifies_a_repeat(client: httpx.Client) -> None:
+    first = client.post("/api/ingest", json={**TRADINGTWINS, "message_id": "<abc@example.com>"}).json()
+    changed = {**TRADINGTWINS, "subject": "WG: " + TRADINGTWINS["subject"], "message_id": "<abc@example.com>"}
+    assert client.post("/api/ingest", json=changed).json()["lead_id"] == first["lead_id"]
+
+
+def test_ingest_accepts_raw_rfc822(client: httpx.Client) -> None:
+    message = (
+        b"From: Anna <anna@kunde.de>\r\nSubject: =?utf-8?q?Anfrage_M=C3=BCller?=\r\nMessage-ID: <m1@kunde.de>\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nFirma: M\xc3\xbcller AG\r\n"
+    )
+    response = client.post("/api/ingest", content=message, headers={"Content-Type": "message/rfc822"})
+    assert response.status_code == 202, response.text
+    lead = client.get(f"/api/leads/{response.json()['lead_id']}").json()
+    assert lead["subject"] == "Anfrage Müller" and lead["sender"] == "Anna <anna@kunde.de>"
+    as_json = {"raw_mime_b64": base64.b64encode(message).decode(), "source": "imap"}
+    assert client.post("/api/ingest", json=as_json).json()["lead_id"] == response.json()["lead_id"]
+
+
+def test_ingest_keeps_unknown_keys_in_the_raw_message(client: httpx.Client) -> None:
+    payload = {**TRADINGTWINS, "n8n_execution": "4711"}
+    lead_id = client.post("/api/ingest", json=payload).json()["lead_id"]
+    assert client.get(f"/api/leads/{lead_id}").status_code == 200
+
+
+def test_ingest_without_token_is_401(api_url: str) -> None:
+    assert httpx.post(f"{api_url}/api/ingest", json=TRADINGTWINS).status_code == 401
+    wrong = httpx.post(f"{api_url}/api/ingest", json=TRADINGTWINS, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    assert httpx.get(f"{api_url}/api/leads").status_code == 401
+    assert httpx.get(f"{api_url}/api/health").status_code == 200
+
+
+def _signed(secret: str, body: bytes, *, at: datetime | None = None) -> dict[str, str]:
+    at = at or datetime.now(UTC)
+    signature = Webhook(secret).sign("msg_1", at, body.decode())
+    return {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": signature,
+        "Content-Type": "application/json",
+    }
+
+
+def test_ingest_accepts_standard_webhooks_signature(settings: Settings, engine: object) -> None:
+    from lead_engine.api import create_app
+    from tests.support.servers import serve_app
+
+    secret = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+    signed_settings = settings.model_copy(update={"webhook_secret": secret})
+    from pydantic import SecretStr
+
+    signed_settings.webhook_secret = SecretStr(secret)
+    body = json.dumps(TRADINGTWINS).encode()
+    with serve_app(create_app(signed_settings)) as url:
+        ok = httpx.post(f"{url}/api/ingest", content=body, headers=_signed(secret, body))
+        assert ok.status_code == 202, ok.text
+        tampered = httpx.post(f"{url}/api/ingest", content=body + b" ", headers=_signed(secret, body))
+        assert tampered.status_code == 401
+        old = _signed(secret, body, at=datetime(2020, 1, 1, tzinfo=UTC))
+        assert httpx.post(f"{url}/api/ingest", content=body, headers=old).status_code == 401
+        # The webhook-id is an idempotency key too.
+        again = httpx.post(f"{url}/api/ingest", content=body, headers=_signed(secret, body))
+        assert again.status_code == 200 and again.json()["lead_id"] == ok.json()["lead_id"]
