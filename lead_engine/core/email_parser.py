@@ -1,0 +1,184 @@
+"""parse_email: one inbound e-mail to a clean lead; rules first, an LLM only for what the rules missed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from email.utils import getaddresses
+from functools import lru_cache
+
+from lead_engine.core.field_normalizer import normalize_email, normalize_phone, registered_domain
+from lead_engine.core.html_text import html_to_text
+from lead_engine.core.label_values import extract_label_values
+from lead_engine.core.lead_candidates import Candidates, Exclusions, resolve_candidates
+from lead_engine.core.lead_fields import InboundEmail, ParsedLead
+from lead_engine.core.llm_extractor import ExtractionError, Extractor, OpenAIExtractor, ground_values
+from lead_engine.core.mail_thread import MailThread, address_domain, locate_lead_text
+from lead_engine.core.sender_profiles import FREE_TEXT, PLATFORM_DOMAINS, SenderProfile, detect_profile, split_footer
+from lead_engine.core.settings import Settings
+from lead_engine.core.signature_block import extract_signature_facts, find_emails, find_phones, find_websites
+
+logger = logging.getLogger(__name__)
+
+# Mailbox providers: an address there says nothing about the company, so its domain is never excluded.
+FREE_MAIL_DOMAINS = frozenset({
+    "gmail.com", "googlemail.com", "gmx.de", "gmx.net", "gmx.at", "gmx.ch", "web.de", "t-online.de", "yahoo.com",
+    "yahoo.de", "outlook.com", "outlook.de", "hotmail.com", "hotmail.de", "live.com", "icloud.com", "me.com",
+    "aol.com", "freenet.de", "posteo.de", "mail.de", "mailbox.org", "bluewin.ch", "proton.me", "protonmail.com",
+})  # fmt: skip
+# Fields worth an LLM call when the rules did not find them.
+LLM_FIELDS: tuple[str, ...] = (
+    "company", "contact_name", "salutation", "email", "phone", "website", "street", "postal_code", "city",
+    "country", "industry", "employees", "budget", "message",
+)  # fmt: skip
+_CORE_FIELDS = ("company", "contact_name", "email", "phone")
+_LLM_CONFIDENCE = 0.6
+
+
+def parse_email(email: InboundEmail, *, settings: Settings, extractor: Extractor | None = None) -> ParsedLead:
+    """Parse one e-mail into canonical lead fields; never raises, marks doubtful leads for review."""
+    try:
+        return _parse(email, settings, extractor)
+    except Exception as exc:  # the parser's promise: any input gives a lead, never an exception
+        logger.exception("parser failed", extra={"action": "parse.failed", "message_id": email.message_id})
+        return ParsedLead(needs_review=True, reasons=[f"the parser failed on this e-mail ({type(exc).__name__})"])
+
+
+def choose_body_text(email: InboundEmail) -> str:
+    """The text to parse: the plain part, or the rendered HTML when the plain part is missing or a stub."""
+    text = email.text or ""
+    if text.lstrip()[:1] == "<" and "</" in text:
+        text = html_to_text(text)
+    if not email.html:
+        return text.strip()
+    rendered = html_to_text(email.html)
+    # Many senders put "view this mail in a browser" in the plain part; the HTML then holds the lead.
+    return (text if len(text.strip()) >= 0.4 * len(rendered.strip()) else rendered).strip()
+
+
+def _recipient_domains(email: InboundEmail) -> set[str]:
+    recipients = str(email.extra.get("to", "") or "")
+    domains = {address.rpartition("@")[2].lower() for _, address in getaddresses([recipients])}
+    return {domain for domain in domains if domain and domain not in FREE_MAIL_DOMAINS}
+
+
+def _exclusions(email: InboundEmail, thread: MailThread, operator_text: str, settings: Settings) -> Exclusions:
+    region = settings.default_country
+    exclusions = Exclusions(domains={*settings.own_domains, *PLATFORM_DOMAINS})
+    exclusions.emails = {found for raw in find_emails(operator_text) if (found := normalize_email(raw))}
+    exclusions.phones = {
+        found for raw in find_phones(operator_text, region=region) if (found := normalize_phone(raw, region))
+    }
+    operator_domains = {address.rpartition("@")[2] for address in exclusions.emails} | _recipient_domains(email)
+    if thread.kind != "direct":
+        operator_domains.add(address_domain(email.sender))
+    exclusions.domains |= {
+        registered_domain(domain) or domain for domain in operator_domains if domain
+    } - FREE_MAIL_DOMAINS
+    exclusions.domains.discard("")
+    return exclusions
+
+
+def _collect_candidates(
+    email: InboundEmail, thread: MailThread, profile: SenderProfile, lead_text: str, region: str
+) -> Candidates:
+    candidates = Candidates()
+    labels = extract_label_values(lead_text, questions=profile.questions).values
+    trust = profile.label_confidence
+    first, last = labels.pop("first_name", ""), labels.pop("last_name", "")
+    if first or last:
+        candidates.add("contact_name", f"{first} {last}".strip(), trust)
+    if labels.get("house_number") and labels.get("street"):
+        labels["street"] = f"{labels['street']} {labels.pop('house_number')}"
+    for name, value in labels.items():
+        candidates.add(name, value, trust)
+    reply_to = str(email.extra.get("reply_to", "") or "")
+    if reply_to and thread.kind == "direct":
+        candidates.add_sender(reply_to, 0.85 if profile.name == "contact_form" else 0.75)
+    candidates.add_sender(thread.lead_sender, 0.8 if profile is FREE_TEXT else 0.6)
+    facts = extract_signature_facts(lead_text, region=region)
+    if profile is FREE_TEXT:
+        candidates.add("message", facts.message, 0.7)
+        for name in ("contact_name", "company", "street", "postal_code", "city", "country"):
+            candidates.add(name, getattr(facts, name), 0.7)
+        for phone in facts.phones:
+            candidates.add("phone", phone, 0.7)
+    for address in find_emails(lead_text):
+        candidates.add("email", address, 0.5)
+    for site in find_websites(lead_text):
+        candidates.add("website", site, 0.5)
+    for phone in find_phones(lead_text, region=region):
+        candidates.add("phone", phone, 0.5)
+    return candidates
+
+
+def _default_extractor(settings: Settings) -> Extractor | None:
+    if not settings.llm_enabled:
+        return None
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    return _cached_extractor(settings.openai_base_url or "", key, settings.llm_model, settings.llm_timeout)
+
+
+@lru_cache(maxsize=4)
+def _cached_extractor(base_url: str, api_key: str, model: str, timeout: float) -> OpenAIExtractor:
+    # One client per endpoint keeps its connection pool alive across e-mails.
+    settings = Settings(
+        openai_base_url=base_url or None, openai_api_key=api_key or None, llm_model=model, llm_timeout=timeout
+    )
+    return OpenAIExtractor(settings)
+
+
+def _ask_llm(
+    extractor: Extractor, lead: ParsedLead, *, text: str, subject: str, fields: Sequence[str], region: str
+) -> Candidates:
+    candidates = Candidates()
+    try:
+        values = extractor.extract(text=text, subject=subject, fields=list(fields))
+    except ExtractionError as exc:
+        lead.needs_review = True
+        lead.reasons.append(f"LLM extraction failed, rule results kept: {exc}")
+        return candidates
+    except Exception as exc:  # noqa: BLE001 - any Extractor implementation may fail; the lead must still come out
+        lead.needs_review = True
+        lead.reasons.append(f"LLM extraction failed, rule results kept: {type(exc).__name__}")
+        return candidates
+    kept, reasons = ground_values({k: v for k, v in values.items() if k in fields}, text, region=region)
+    if reasons:
+        lead.needs_review = True
+        lead.reasons += reasons
+    for name, value in kept.items():
+        candidates.add(name, value, _LLM_CONFIDENCE, "llm")
+    return candidates
+
+
+def _review(lead: ParsedLead, candidates: Candidates, text: str) -> None:
+    if not text.strip():
+        lead.reasons.append("the e-mail has no readable text")
+    if not lead.value("company") and not lead.value("email"):
+        lead.reasons.append("no company and no e-mail address found")
+    elif not lead.value("email") and not lead.value("phone"):
+        lead.reasons.append("no e-mail address or phone number to reach the lead")
+    lead.reasons += [reason for reason in candidates.rejected if reason not in lead.reasons]
+    if lead.reasons:
+        lead.needs_review = True
+
+
+def _parse(email: InboundEmail, settings: Settings, extractor: Extractor | None) -> ParsedLead:
+    body = choose_body_text(email)
+    thread = locate_lead_text(body, sender=email.sender, subject=email.subject, own_domains=settings.own_domains)
+    profile = detect_profile(sender=thread.lead_sender, subject=thread.subject, text=thread.lead_text)
+    lead_text, footer = split_footer(thread.lead_text, profile)
+    exclusions = _exclusions(email, thread, thread.operator_text + "\n" + footer, settings)
+    region = settings.default_country
+    candidates = _collect_candidates(email, thread, profile, lead_text, region)
+    lead = ParsedLead()
+    resolve_candidates(candidates, lead, exclusions=exclusions, default_country=region)
+    missing = [name for name in LLM_FIELDS if name not in lead.fields]
+    extractor = extractor or _default_extractor(settings)
+    if extractor is not None and lead_text.strip() and any(name in missing for name in _CORE_FIELDS):
+        region = lead.value("country") or region
+        llm = _ask_llm(extractor, lead, text=lead_text, subject=thread.subject, fields=missing, region=region)
+        resolve_candidates(llm, lead, exclusions=exclusions, default_country=region)
+    _review(lead, candidates, body)
+    logger.debug("e-mail parsed", extra={"action": "parse.done", "profile": profile.name, "kind": thread.kind})
+    return lead

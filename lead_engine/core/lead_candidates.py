@@ -1,0 +1,148 @@
+"""Candidate values per field, normalised and filtered against the operator's own data; the best one wins."""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from dataclasses import dataclass, field
+
+from lead_engine.core.field_normalizer import (
+    clean_value,
+    is_excluded_domain,
+    normalize_country,
+    normalize_email,
+    normalize_employees,
+    normalize_message,
+    normalize_phone,
+    normalize_salutation,
+    normalize_website,
+    split_contact_name,
+    split_postal_city,
+)
+from lead_engine.core.lead_fields import FieldValue, ParsedLead, Provenance
+from lead_engine.core.sender_profiles import MACHINE_LOCAL_PARTS
+from lead_engine.core.signature_block import has_legal_form
+
+_POSTAL_CODE = re.compile(r"^(?:[A-Z]{1,2}-)?[A-Z0-9][A-Z0-9 -]{2,9}$", re.IGNORECASE)
+_PLATFORM_NAMES = re.compile(r"^(?:tradingtwins|typeform|linkedin|wordpress|contact form 7)\b", re.IGNORECASE)
+# Order of resolution: country first, because it is the region for reading phone numbers.
+_ORDER = (
+    "country", "company", "contact_name", "salutation", "email", "phone", "website", "street", "postal_code",
+    "city", "industry", "employees", "budget", "message", "external_id",
+)  # fmt: skip
+
+
+@dataclass
+class Exclusions:
+    """The operator's and platforms' own data, which must never become the lead's."""
+
+    domains: set[str] = field(default_factory=set)
+    emails: set[str] = field(default_factory=set)
+    phones: set[str] = field(default_factory=set)
+
+    def excludes_email(self, address: str) -> bool:
+        """Whether an address is the operator's, a platform's or a machine's."""
+        local, _, domain = address.rpartition("@")
+        return (
+            address in self.emails or is_excluded_domain(domain, self.domains) or bool(MACHINE_LOCAL_PARTS.match(local))
+        )
+
+    def excludes_website(self, url: str) -> bool:
+        """Whether a site belongs to the operator or a platform."""
+        host = url.split("://", 1)[-1]
+        return is_excluded_domain(host, self.domains)
+
+
+@dataclass
+class Candidates:
+    """Raw values per field in order of trust, before normalisation."""
+
+    by_field: dict[str, list[tuple[str, float, Provenance]]] = field(default_factory=dict)
+    rejected: list[str] = field(default_factory=list)
+
+    def add(self, name: str, value: str | None, confidence: float, provenance: Provenance = "rule") -> None:
+        """Offer a value for a field; helper keys are spread over the canonical fields they contain."""
+        value = (value or "").strip()
+        if not value:
+            return
+        if name == "postal_city":
+            postal, city, country = split_postal_city(value)
+            self.add("postal_code", postal, confidence, provenance)
+            self.add("city", city, confidence, provenance)
+            self.add("country", country, confidence * 0.9, provenance)
+        elif name == "sender":
+            self.add_sender(value, confidence, provenance)
+        elif name == "city" and re.match(r"^\s*(?:[A-Z]{1,2}-)?\d{4,5}\s", value):
+            self.add("postal_city", value, confidence, provenance)
+        else:
+            self.by_field.setdefault(name, []).append((value, confidence, provenance))
+
+    def add_sender(self, sender: str, confidence: float, provenance: Provenance = "rule") -> None:
+        """Offer the name and address of a From-style header ("Anna Schmidt <anna@…>")."""
+        name, address = email.utils.parseaddr(sender)
+        if "@" not in address:
+            name, address = sender, ""
+        self.add("email", address, confidence, provenance)
+        name = name.strip(" \"'")
+        if name and "@" not in name and not has_legal_form(name) and " " in name.replace(",", " ").strip():
+            self.add("contact_name", name, confidence * 0.95, provenance)
+
+
+def _normalize(name: str, value: str, region: str) -> str | None:
+    if name == "email":
+        return normalize_email(value)
+    if name == "phone":
+        return normalize_phone(value, region)
+    if name == "website":
+        return normalize_website(value)
+    if name == "country":
+        return normalize_country(value)
+    if name == "salutation":
+        return normalize_salutation(value)
+    if name == "employees":
+        return normalize_employees(value)
+    if name == "message":
+        return normalize_message(value)
+    if name == "postal_code":
+        cleaned = clean_value(value)
+        return cleaned if cleaned and _POSTAL_CODE.match(cleaned) and any(ch.isdigit() for ch in cleaned) else None
+    if name == "company":
+        cleaned = clean_value(value)
+        return None if not cleaned or "@" in cleaned or _PLATFORM_NAMES.match(cleaned) else cleaned[:200]
+    cleaned = clean_value(value)
+    return cleaned[:500] if cleaned else None
+
+
+def _is_excluded(name: str, value: str, exclusions: Exclusions) -> bool:
+    if name == "email":
+        return exclusions.excludes_email(value)
+    if name == "website":
+        return exclusions.excludes_website(value)
+    if name == "phone":
+        return value in exclusions.phones
+    return False
+
+
+def resolve_candidates(
+    candidates: Candidates, lead: ParsedLead, *, exclusions: Exclusions, default_country: str
+) -> None:
+    """Pick the first usable candidate per field into the lead, noting values that could not be read."""
+    for name in _ORDER:
+        if name in lead.fields:
+            continue
+        region = lead.value("country") or default_country
+        for raw, confidence, provenance in candidates.by_field.get(name, []):
+            if name == "contact_name":
+                salutation, value = split_contact_name(raw)
+                if salutation and "salutation" not in lead.fields:
+                    lead.fields["salutation"] = FieldValue(salutation, provenance, confidence)
+            else:
+                value = _normalize(name, raw, region)
+            if value is None:
+                if name in {"email", "phone"} and confidence >= 0.85:
+                    candidates.rejected.append(f"{name} '{clean_value(raw)}' could not be read")
+                continue
+            if _is_excluded(name, value, exclusions):
+                continue
+            lead.fields[name] = FieldValue(value, provenance, round(confidence, 2))
+            break

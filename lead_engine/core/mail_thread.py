@@ -1,0 +1,96 @@
+"""Finding the lead's own words in forwarded and replied e-mails, and the operator's words to ignore."""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from dataclasses import dataclass
+
+import quotequail
+from mailparser_reply import EmailReplyParser
+
+from lead_engine.core.field_normalizer import is_excluded_domain
+
+# Colleagues forward forwards; past this depth it is a loop, not a lead.
+MAX_UNWRAP = 4
+# quotequail and mail-parser-reply scan line by line with regexes; the head of a long mail is where leads are.
+MAX_THREAD_CHARS = 60_000
+_SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|aw|wg|fw|fwd|antw|wtr|tr|sv|vs)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+_REPLY_PARSER = EmailReplyParser(languages=["de", "en"])
+
+
+@dataclass
+class MailThread:
+    """The part of an e-mail that came from the lead, and the parts written on the operator's side."""
+
+    lead_text: str
+    lead_sender: str
+    subject: str
+    operator_text: str = ""
+    kind: str = "direct"
+
+
+def strip_subject_prefixes(subject: str) -> str:
+    """Drop "AW:", "WG:", "Fwd:" and similar prefixes, however many."""
+    return _SUBJECT_PREFIX.sub("", subject).strip()
+
+
+def address_domain(sender: str) -> str:
+    """The domain of the address in a From-style header, lower case; "" when there is none."""
+    _, address = email.utils.parseaddr(sender)
+    return address.rpartition("@")[2].lower() if "@" in address else ""
+
+
+def _unwrap(text: str) -> dict[str, str] | None:
+    try:
+        return quotequail.unwrap(text)
+    except Exception:  # noqa: BLE001 - a quoting heuristic failing only means "not a forward"
+        return None
+
+
+def _split_with_reply_parser(text: str) -> dict[str, str] | None:
+    """Outlook header blocks quotequail misses (mid-text "Von: … Gesendet: …") are found by mail-parser-reply."""
+    try:
+        replies = _REPLY_PARSER.read(text).replies
+    except Exception:  # noqa: BLE001 - same as above: no split found
+        return None
+    if len(replies) < 2 or not replies[1].headers:
+        return None
+    sender = ""
+    for line in replies[1].headers.split("\n"):
+        name, _, value = line.strip(" *>").partition(":")
+        if name.strip().lower() in {"von", "from"}:
+            sender = value.strip(" *")
+    return {
+        "type": "forward",
+        "text_top": replies[0].content,
+        "text": replies[1].full_body,
+        "from": sender,
+    }
+
+
+def locate_lead_text(text: str, *, sender: str, subject: str, own_domains: list[str]) -> MailThread:
+    """Follow forwards and replies to the message the lead wrote; the rest is the operator's."""
+    thread = MailThread(lead_text=text, lead_sender=sender, subject=strip_subject_prefixes(subject))
+    operator_parts: list[str] = []
+    for _ in range(MAX_UNWRAP):
+        current = thread.lead_text[:MAX_THREAD_CHARS]
+        found = _unwrap(current) or _split_with_reply_parser(current)
+        if not found or not found.get("text"):
+            break
+        outer_is_operator = is_excluded_domain(address_domain(thread.lead_sender), own_domains)
+        if found["type"] == "forward" or outer_is_operator:
+            operator_parts += [found.get("text_top", ""), found.get("text_bottom", "")]
+            thread.lead_text = found["text"]
+            thread.lead_sender = found.get("from", "")
+            thread.subject = strip_subject_prefixes(found.get("subject", "")) or thread.subject
+            thread.kind = "forward" if found["type"] == "forward" else "reply"
+            continue
+        # The lead answered us: their words are on top, our quoted mail below is ours.
+        if found.get("text_top"):
+            operator_parts.append(found["text"])
+            thread.lead_text = found["text_top"] + ("\n" + found["text_bottom"] if found.get("text_bottom") else "")
+            thread.kind = "reply"
+        break
+    thread.operator_text = "\n".join(part for part in operator_parts if part)
+    return thread

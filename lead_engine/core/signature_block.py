@@ -1,0 +1,151 @@
+"""Contact details from a free-text e-mail: the signature block at the bottom and addresses in the text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import cleanco
+import phonenumbers
+from mailparser_reply import EmailReplyParser
+
+from lead_engine.core.field_normalizer import clean_value, normalize_country, split_postal_city
+
+# mail-parser-reply's signature regexes scan the whole text; a lead's signature is within this head.
+MAX_SIGNATURE_SCAN = 20_000
+_REPLY_PARSER = EmailReplyParser(languages=["de", "en"])
+_CLOSING = re.compile(
+    r"^(?:mit )?(?:freundlichen|besten|herzlichen|viele|liebe|beste|sonnige|schöne)?\s*gr(?:ü|ue)(?:ß|ss)(?:e|en)?\b"
+    r"|^(?:mfg|vg|lg|bg)\b|^(?:best|kind|warm)?\s*regards\b|^best\b|^cheers\b|^thanks?\b|^thank you\b|^danke\b"
+    r"|^sincerely\b|^yours\b|^--\s*$",
+    re.IGNORECASE,
+)
+# cleanco knows international legal forms but misses a few German ones.
+_GERMAN_FORMS = re.compile(r"\b(?:e\.\s?K\.|eG|e\.\s?V\.|gGmbH|mbH|PartG(?:\s?mbB)?|KGaA)(?:\s|$|,)")
+_STREET = re.compile(
+    r"^(?P<street>[^\d,:@|]{3,60}?\s\d{1,4}\s?[a-zA-Z]?(?:\s?[-/]\s?\d{1,4}[a-zA-Z]?)?)(?:\s*,\s*(?P<rest>.+))?$"
+    r"|^(?P<en>\d{1,5}[a-zA-Z]?\s+[A-Za-z][^,@|]*\b(?:street|road|lane|avenue|way|drive|close|st|rd|ave)\.?)"
+    r"(?:\s*,\s*(?P<enrest>.+))?$",
+    re.IGNORECASE,
+)
+_POSTAL_LINE = re.compile(r"^(?:[A-Za-z]{1,2}\s?-\s?)?\d{4,5}\s+[^\d@|]{2,40}$")
+_LABELLED = re.compile(r"^(?:tel|telefon|phone|fon|fax|mobil|mobile|handy|e-?mail|web|www|http|ust|hrb|amtsgericht)",
+                       re.IGNORECASE)  # fmt: skip
+_NAME_WORD = re.compile(r"^(?:[A-ZÄÖÜ][\w'’.-]*|von|van|de|der|den|zu|du|da|di|le|la|el)$")
+_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+_WEBSITE = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"'()\[\]|,;]+")
+_SPLITTER = re.compile(r"\s+[|·•]\s+|\s*\|\s*|\s+[–—]\s+")
+
+
+@dataclass
+class SignatureFacts:
+    """What a free-text e-mail says about its writer, before normalisation."""
+
+    message: str = ""
+    contact_name: str | None = None
+    company: str | None = None
+    street: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    country: str | None = None
+    signature: str = ""
+    phones: list[str] = field(default_factory=list)
+
+
+def has_legal_form(line: str) -> bool:
+    """Whether a line names a company by its legal form (GmbH, AG, Ltd, Inc, e.K., …)."""
+    line = line.strip()
+    if not line or len(line) > 80 or "@" in line:
+        return False
+    return cleanco.basename(line) != line or bool(_GERMAN_FORMS.search(line))
+
+
+def _looks_like_name(line: str) -> bool:
+    words = line.replace(",", " ").split()
+    if not 2 <= len(words) <= 5 or has_legal_form(line) or _LABELLED.match(line):
+        return False
+    words = [word for word in words if word.lower().rstrip(".") not in {"dr", "prof", "dipl.-ing", "herr", "frau"}]
+    return len(words) >= 2 and all(_NAME_WORD.match(word) for word in words)
+
+
+def _split_body(text: str) -> tuple[str, str]:
+    head = text[:MAX_SIGNATURE_SCAN]
+    try:
+        reply = _REPLY_PARSER.read(head).replies[0]
+        body, signature = reply.body, reply.signatures
+    except Exception:  # noqa: BLE001 - no split found is a valid answer
+        body, signature = head, ""
+    if not signature:
+        # No closing phrase: a short last paragraph with contact data is still a signature.
+        paragraphs = head.strip().split("\n\n")
+        last = paragraphs[-1] if len(paragraphs) > 1 else ""
+        if last and last.count("\n") < 10 and (re.search(r"\d{4,}|@|www\.", last) or has_legal_form(last)):
+            body, signature = "\n\n".join(paragraphs[:-1]), last
+    return body.strip(), signature.strip()
+
+
+def _signature_lines(signature: str) -> list[str]:
+    lines: list[str] = []
+    for line in signature.split("\n"):
+        lines += [part.strip() for part in _SPLITTER.split(line.strip(" >")) if part.strip()]
+    return lines
+
+
+def extract_signature_facts(text: str, *, region: str) -> SignatureFacts:
+    """Split body and signature, then read name, company, address and phones from the signature."""
+    body, signature = _split_body(text)
+    facts = SignatureFacts(message=body, signature=signature)
+    lines = _signature_lines(signature)
+    after_closing = [line for line in lines if not _CLOSING.match(line)]
+    for line in after_closing[:3]:
+        if facts.contact_name is None and _looks_like_name(line):
+            facts.contact_name = line
+    for line in lines:
+        if facts.company is None and has_legal_form(line) and not _LABELLED.match(line):
+            facts.company = clean_value(line)
+        _read_address_line(line, facts)
+    facts.phones = find_phones(signature, region=region)
+    return facts
+
+
+def _read_address_line(line: str, facts: SignatureFacts) -> None:
+    if _LABELLED.match(line):
+        return
+    street = _STREET.match(line)
+    if street and facts.street is None and not has_legal_form(line):
+        facts.street = clean_value(street["street"] or street["en"])
+        line = street["rest"] or street["enrest"] or ""
+    if _POSTAL_LINE.match(line.strip()) and facts.postal_code is None:
+        facts.postal_code, facts.city, prefix_country = split_postal_city(line)
+        facts.country = facts.country or prefix_country
+    elif facts.country is None and len(line) < 40 and (country := normalize_country(line)):
+        facts.country = country
+
+
+def find_phones(text: str, *, region: str) -> list[str]:
+    """Phone numbers in a text in order of appearance, skipping fax lines; raw strings as written."""
+    phones: list[str] = []
+    for line in text.split("\n")[:400]:
+        if re.search(r"(?i)\bfax\b|telefax", line) and not re.search(r"(?i)\btel\b|telefon|phone|mobil", line):
+            continue
+        try:
+            matches = list(phonenumbers.PhoneNumberMatcher(line[:500], region))
+        except Exception:  # noqa: BLE001 - phonenumbers is defensive, but a lead must not fail on one line
+            continue
+        for match in matches:
+            before = line[: match.start].lower()
+            # "Tel. 030 … | Fax 030 …": a number right after "fax" is the fax.
+            if re.search(r"fax\W*$", before):
+                continue
+            phones.append(match.raw_string)
+    return phones
+
+
+def find_emails(text: str) -> list[str]:
+    """E-mail addresses in a text in order of appearance."""
+    return [match.strip(".'") for match in _EMAIL.findall(text[:200_000])]
+
+
+def find_websites(text: str) -> list[str]:
+    """Links and www-addresses in a text in order of appearance."""
+    return [match.rstrip(".:") for match in _WEBSITE.findall(text[:200_000])]
