@@ -105,9 +105,11 @@ def _email_from_json(body: bytes) -> InboundEmail:
     mime_b64 = _text(payload, "raw_mime_b64")
     if mime_b64:
         try:
-            raw = base64.b64decode(mime_b64, validate=False)
+            raw = base64.b64decode("".join(mime_b64.split()), validate=True)
         except (binascii.Error, ValueError) as exc:
             raise UnprocessableError("field 'raw_mime_b64' is not valid base64") from exc
+        if not raw.strip():
+            raise UnprocessableError("field 'raw_mime_b64' holds an empty message")
         email = _email_from_mime(raw, source)
     else:
         email = InboundEmail(

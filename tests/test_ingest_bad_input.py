@@ -1,0 +1,74 @@
+"""Bad input to POST /api/ingest: a 4xx with a reason, and the server stays healthy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+OK_JSON = {"Content-Type": "application/json"}
+
+CASES = [
+    # (body, headers, expected status, words the reason must contain)
+    (b'{"subject": "x", ', OK_JSON, 400, "malformed JSON"),  # truncated JSON
+    (b"not json at all", OK_JSON, 400, "malformed JSON"),  # plain text sent as JSON
+    (b'[{"subject": "x"}]', OK_JSON, 422, "JSON object"),  # an array, not an object
+    (b"{}", OK_JSON, 422, "nothing to parse"),  # an empty object
+    (b'{"source": "web"}', OK_JSON, 422, "nothing to parse"),  # no subject, body or MIME
+    (b'"just a string"', OK_JSON, 422, "JSON object"),  # a JSON scalar
+    (b'{"subject": "caf\xe9"}', OK_JSON, 400, "UTF-8"),  # Latin-1 byte in a JSON body
+    (b'{"subject": "a\\u0000b"}', OK_JSON, 422, "NUL"),  # escaped NUL character
+    (b'{"subject": "a\x00b"}', OK_JSON, 400, "malformed JSON"),  # raw NUL byte
+    (b'{"subject": 42}', OK_JSON, 422, "must be a string"),  # wrong type for a known field
+    (b'{"subject": "x", "received_at": "yesterday"}', OK_JSON, 422, "ISO 8601"),  # unreadable date
+    (b'{"raw_mime_b64": "%%%"}', OK_JSON, 422, "base64"),  # broken base64
+    (b"subject=x", {"Content-Type": "application/x-www-form-urlencoded"}, 415, "unsupported content type"),
+    (b'{"subject": "x"}', {"Content-Type": "text/plain"}, 415, "unsupported content type"),  # JSON as text/plain
+    (b'{"subject": "x"}', {}, 415, "unsupported content type"),  # no content type at all
+    (b"", {"Content-Type": "message/rfc822"}, 422, "empty"),  # empty MIME body
+    (b"x" * (2 * 1024 * 1024), OK_JSON, 413, "limit"),  # 2 MiB body with Content-Length
+]
+
+
+@pytest.mark.parametrize(("body", "headers", "status", "reason"), CASES, ids=lambda value: None)
+def test_bad_input_gets_a_clear_4xx(
+    client: httpx.Client, body: bytes, headers: dict[str, str], status: int, reason: str
+) -> None:
+    response = client.post("/api/ingest", content=body, headers=headers)
+    assert response.status_code == status, response.text
+    assert reason.lower() in response.json()["detail"].lower()
+    assert client.get("/api/health").json()["status"] == "ok"
+    assert client.get("/api/leads").json()["total"] == 0
+
+
+def test_huge_chunked_body_without_length_is_413(client: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"raw_body": "'
+        for _ in range(40):
+            yield b"a" * 65536
+        yield b'"}'
+
+    response = client.post("/api/ingest", content=chunks(), headers=OK_JSON)
+    assert response.status_code == 413
+    assert client.get("/api/health").status_code == 200
+
+
+def test_body_just_under_the_limit_is_accepted(client: httpx.Client) -> None:
+    filler = "a" * (1024 * 1024 - 100)
+    response = client.post("/api/ingest", json={"subject": "big", "raw_body": filler})
+    assert response.status_code == 202, response.text
+
+
+def test_broken_mime_is_stored_not_refused(client: httpx.Client) -> None:
+    broken = b"Subject: =?utf-8?b?broken\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n--zz\r\nno end"
+    response = client.post("/api/ingest", content=broken, headers={"Content-Type": "message/rfc822"})
+    assert response.status_code == 202, response.text
+
+
+def test_hostile_html_is_stored_as_data(client: httpx.Client) -> None:
+    html = "<script>alert(1)</script><img src=x onerror=alert(1)>" + "<div>" * 5000
+    response = client.post("/api/ingest", json={"subject": "hi", "html_body": html})
+    assert response.status_code == 202
+    lead = client.get(f"/api/leads/{response.json()['lead_id']}").json()
+    assert lead["status"] == "received"
