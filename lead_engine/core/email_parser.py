@@ -7,7 +7,12 @@ from collections.abc import Sequence
 from email.utils import getaddresses
 from functools import lru_cache
 
-from lead_engine.core.field_normalizer import normalize_email, normalize_phone, registered_domain
+from lead_engine.core.field_normalizer import (
+    is_excluded_domain,
+    normalize_email,
+    normalize_phone,
+    registered_domain,
+)
 from lead_engine.core.html_text import html_to_text
 from lead_engine.core.label_values import extract_label_values
 from lead_engine.core.lead_candidates import Candidates, Exclusions, resolve_candidates
@@ -63,15 +68,18 @@ def _recipient_domains(email: InboundEmail) -> set[str]:
 
 
 def _exclusions(email: InboundEmail, thread: MailThread, operator_text: str, settings: Settings) -> Exclusions:
+    """Operator data: own domains, platforms, whoever forwarded or was quoted, and what they wrote."""
     region = settings.default_country
     exclusions = Exclusions(domains={*settings.own_domains, *PLATFORM_DOMAINS})
     exclusions.emails = {found for raw in find_emails(operator_text) if (found := normalize_email(raw))}
     exclusions.phones = {
         found for raw in find_phones(operator_text, region=region) if (found := normalize_phone(raw, region))
     }
-    operator_domains = {address.rpartition("@")[2] for address in exclusions.emails} | _recipient_domains(email)
-    if thread.kind != "direct":
-        operator_domains.add(address_domain(email.sender))
+    operator_domains = {address.rpartition("@")[2] for address in exclusions.emails}
+    operator_domains |= {address_domain(sender) for sender in thread.operator_senders}
+    # Mail sent to us names us as recipient; mail we sent (a colleague's reply) names the lead instead.
+    if not is_excluded_domain(address_domain(email.sender), settings.own_domains):
+        operator_domains |= _recipient_domains(email)
     exclusions.domains |= {
         registered_domain(domain) or domain for domain in operator_domains if domain
     } - FREE_MAIL_DOMAINS
@@ -83,7 +91,12 @@ def _collect_candidates(
     email: InboundEmail, thread: MailThread, profile: SenderProfile, lead_text: str, region: str
 ) -> Candidates:
     candidates = Candidates()
-    labels = extract_label_values(lead_text, questions=profile.questions).values
+    found = extract_label_values(lead_text, questions=profile.questions)
+    labels = found.values
+    if profile.name == "contact_form" and "message" not in labels:
+        # Form mailers often send the visitor's text without a label, next to the labelled fields.
+        rest = [line for number, line in enumerate(lead_text.split("\n")) if number not in found.used_lines]
+        labels["message"] = "\n".join(rest).strip()
     trust = profile.label_confidence
     first, last = labels.pop("first_name", ""), labels.pop("last_name", "")
     if first or last:
@@ -96,17 +109,21 @@ def _collect_candidates(
     if reply_to and thread.kind == "direct":
         candidates.add_sender(reply_to, 0.85 if profile.name == "contact_form" else 0.75)
     candidates.add_sender(thread.lead_sender, 0.8 if profile is FREE_TEXT else 0.6)
-    facts = extract_signature_facts(lead_text, region=region)
+    # Free text has its contact data in the signature; a form's message field can carry one too.
+    free_text = lead_text if profile is FREE_TEXT else labels.get("message", "")
+    facts = extract_signature_facts(free_text, region=region)
+    confidence = 0.7 if profile is FREE_TEXT else 0.6
     if profile is FREE_TEXT:
-        candidates.add("message", facts.message, 0.7)
-        for name in ("contact_name", "company", "street", "postal_code", "city", "country"):
-            candidates.add(name, getattr(facts, name), 0.7)
-        for phone in facts.phones:
-            candidates.add("phone", phone, 0.7)
+        candidates.add("message", facts.message, confidence)
+    for name in ("contact_name", "company", "street", "postal_code", "city", "country"):
+        candidates.add(name, getattr(facts, name), confidence)
+    for phone in facts.phones:
+        candidates.add("phone", phone, confidence)
+    # Links elsewhere in a mail are newsletters, tracking and the operator's own pages; only signatures count.
+    for site in find_websites(facts.signature):
+        candidates.add("website", site, confidence)
     for address in find_emails(lead_text):
         candidates.add("email", address, 0.5)
-    for site in find_websites(lead_text):
-        candidates.add("website", site, 0.5)
     for phone in find_phones(lead_text, region=region):
         candidates.add("phone", phone, 0.5)
     return candidates

@@ -16,7 +16,8 @@ _ALIASES: tuple[tuple[str, str], ...] = (
      r"|ticket[- ]?(?:id|nr)|auftragsnummer|inquiry[- ]?id", "external_id"),
     (r"e-?mail|\bmail\b|mailadresse", "email"),
     (r"\bfax\b|telefax", "fax"),
-    (r"telefon|phone|mobil|handy|\btel\b|rufnummer|\bfon\b|mobile|cell|whatsapp", "phone"),
+    (r"\btelefon(?:nummer|nr)?\b|phone|\bmobil(?:nummer|telefon)?\b|\bhandy(?:nummer)?\b|\btel\b|rufnummer|\bfon\b"
+     r"|\bmobile\b|\bcell\b|whatsapp", "phone"),
     (r"website|webseite|homepage|internetseite|internet|\burl\b|\bweb\b|\bwww\b|domain", "website"),
     (r"(?:plz|postleitzahl|zip|postal ?code|post ?code)\s*(?:/|,|und|&|and|\+)?\s*(?:ort|stadt|city|town)",
      "postal_city"),
@@ -36,10 +37,12 @@ _ALIASES: tuple[tuple[str, str], ...] = (
     (r"firma|firmenname|unternehmen|company|organi[sz]ation|\bbetrieb\b|arbeitgeber|institution|business name",
      "company"),
     (r"position|job ?title|funktion|\brolle\b|\brole\b|abteilung|department", "job_title"),
-    (r"ansprechpartner|kontaktperson|contact person|\bname\b|^kontakt$|^contact$|wer sind sie|who are you",
+    (r"ansprechpartner|kontaktperson|contact person|\bname\b|^kontakt$|^contact$|wer sind sie|who are you"
+     r"|wie heißen sie",
      "contact_name"),
     (r"nachricht|message|anfrage|anliegen|kommentar|comment|beschreibung|details|bemerkung|mitteilung"
-     r"|ihre frage|your question|how can we help|wie können wir|projekt|vorhaben|nachrichtentext|message body",
+     r"|ihre frage|your question|how can we help|wie können wir|was können wir|womit können wir"
+     r"|what can we do|projekt|vorhaben|nachrichtentext|message body",
      "message"),
     (r"^(?:betreff|subject)$", "subject"),
     (r"^(?:datum|date|uhrzeit|time|gesendet|sent|an|to|cc)$", "ignore"),
@@ -89,7 +92,9 @@ def _split_line(line: str, questions: bool, max_words: int = 5) -> tuple[str, st
     bare = stripped.rstrip(":").strip()
     # A line alone is a label when it ends in a colon, is a form question, or is a short caption ("Firma").
     is_caption = ":" not in bare and (
-        stripped.endswith(":") or (questions and bare.endswith("?")) or (bare.count(" ") < 3 and not _DATA.search(bare))
+        stripped.endswith(":")
+        or (questions and bare.endswith("?"))
+        or (bare.count(" ") < (6 if questions else 3) and not _DATA.search(bare))
     )
     if is_caption and (key := field_for_label(bare, questions=questions, max_words=max_words)):
         return key, ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import quotequail
 from mailparser_reply import EmailReplyParser
@@ -28,6 +28,7 @@ class MailThread:
     subject: str
     operator_text: str = ""
     kind: str = "direct"
+    operator_senders: list[str] = field(default_factory=list)
 
 
 def strip_subject_prefixes(subject: str) -> str:
@@ -81,6 +82,7 @@ def locate_lead_text(text: str, *, sender: str, subject: str, own_domains: list[
         outer_is_operator = is_excluded_domain(address_domain(thread.lead_sender), own_domains)
         if found["type"] == "forward" or outer_is_operator:
             operator_parts += [found.get("text_top", ""), found.get("text_bottom", "")]
+            thread.operator_senders.append(thread.lead_sender)
             thread.lead_text = found["text"]
             thread.lead_sender = found.get("from", "")
             thread.subject = strip_subject_prefixes(found.get("subject", "")) or thread.subject
@@ -89,6 +91,7 @@ def locate_lead_text(text: str, *, sender: str, subject: str, own_domains: list[
         # The lead answered us: their words are on top, our quoted mail below is ours.
         if found.get("text_top"):
             operator_parts.append(found["text"])
+            thread.operator_senders.append(found.get("from", ""))
             thread.lead_text = found["text_top"] + ("\n" + found["text_bottom"] if found.get("text_bottom") else "")
             thread.kind = "reply"
         break

@@ -10,6 +10,7 @@ import email
 import email.header
 import email.policy
 import email.utils
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
@@ -24,6 +25,7 @@ MAX_DEPTH = 12
 
 # Mail clients label Windows-1252 text as ISO-8859-1 or ASCII; cp1252 decodes both correctly (€, „ “).
 _CHARSET_ALIASES = {"iso-8859-1": "cp1252", "latin-1": "cp1252", "latin1": "cp1252", "us-ascii": "cp1252"}
+_BODY_BOUNDARY = re.compile(r"^--([0-9A-Za-z'()+_,./:=?-]{1,70}?)(?:--)?\s*$", re.MULTILINE)
 _FORWARD_MARKER = "---------- Forwarded message ---------"
 
 
@@ -142,8 +144,16 @@ def _collect(part: Message, texts: list[str], htmls: list[str], defects: list[st
     if _is_attachment(part):
         return
     if kind.startswith("multipart/"):
-        # A multipart without a usable boundary arrives as one string; read it as text rather than lose it.
+        # A multipart whose declared boundary never appears arrives as one string: retry with the boundary
+        # the body really uses, else read it as text rather than lose it.
         defects.append("multipart body without usable boundary")
+        boundary = _BODY_BOUNDARY.search(payload if isinstance(payload, str) else "")
+        if boundary and depth < MAX_DEPTH:
+            head = f'Content-Type: {kind}; boundary="{boundary[1]}"\n\n'.encode("ascii", "replace")
+            retried = email.message_from_bytes(head + _part_bytes(part), policy=email.policy.compat32)
+            if isinstance(retried.get_payload(), list):
+                _collect(retried, texts, htmls, defects, depth + 1)
+                return
         kind = "text/plain"
     if kind not in {"text/plain", "text/html"}:
         return

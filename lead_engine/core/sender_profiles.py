@@ -86,7 +86,10 @@ _CONTACT_FORM = SenderProfile(
     ),
     questions=True,
 )
-FREE_TEXT = SenderProfile(name="free_text", sender_pattern=None, text_pattern=None, footer_pattern=None)
+# Labels in prose ("Tel.: …") are mostly right, but prose can look like a label too.
+FREE_TEXT = SenderProfile(
+    name="free_text", sender_pattern=None, text_pattern=None, footer_pattern=None, label_confidence=0.8
+)
 PROFILES: tuple[SenderProfile, ...] = (_TRADINGTWINS, _LINKEDIN, _TYPEFORM, _CONTACT_FORM)
 
 
@@ -105,8 +108,9 @@ def split_footer(text: str, profile: SenderProfile) -> tuple[str, str]:
     """Cut a platform's footer off the lead text; returns (lead part, footer) and keeps the footer for exclusion."""
     if profile.footer_pattern is None:
         return text, ""
-    # A footer marker in the first lines is a heading, not a footer.
-    skip = min(len(text), 120)
+    # A footer marker in the first line is a heading, not a footer.
+    stripped = text.lstrip()
+    skip = len(text) - len(stripped) + (stripped.find("\n") + 1 if "\n" in stripped else len(stripped))
     match = profile.footer_pattern.search(text, skip)
     if not match:
         return text, ""

@@ -34,6 +34,10 @@ _LABELLED = re.compile(r"^(?:tel|telefon|phone|fon|fax|mobil|mobile|handy|e-?mai
 _NAME_WORD = re.compile(r"^(?:[A-ZÄÖÜ][\w'’.-]*|von|van|de|der|den|zu|du|da|di|le|la|el)$")
 _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 _WEBSITE = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"'()\[\]|,;]+")
+_SENT_FROM = re.compile(
+    r"^\s*(?:von meinem \S+ gesendet|gesendet von (?:meinem )?\S+.*|sent from my \S+.*|get outlook for \S+.*)\s*$",
+    re.IGNORECASE | re.MULTILINE,
+)
 _SPLITTER = re.compile(r"\s+[|·•]\s+|\s*\|\s*|\s+[–—]\s+")
 
 
@@ -69,7 +73,7 @@ def _looks_like_name(line: str) -> bool:
 
 
 def _split_body(text: str) -> tuple[str, str]:
-    head = text[:MAX_SIGNATURE_SCAN]
+    head = _SENT_FROM.sub("", text[:MAX_SIGNATURE_SCAN])
     try:
         reply = _REPLY_PARSER.read(head).replies[0]
         body, signature = reply.body, reply.signatures
@@ -100,7 +104,7 @@ def extract_signature_facts(text: str, *, region: str) -> SignatureFacts:
     for line in after_closing[:3]:
         if facts.contact_name is None and _looks_like_name(line):
             facts.contact_name = line
-    for line in lines:
+    for line in after_closing:
         if facts.company is None and has_legal_form(line) and not _LABELLED.match(line):
             facts.company = clean_value(line)
         _read_address_line(line, facts)
