@@ -21,7 +21,10 @@ _CLOSING = re.compile(
     re.IGNORECASE,
 )
 # cleanco knows international legal forms but misses a few German ones.
-_GERMAN_FORMS = re.compile(r"\b(?:e\.\s?K\.|eG|e\.\s?V\.|gGmbH|mbH|PartG(?:\s?mbB)?|KGaA)(?:\s|$|,)")
+_GERMAN_FORMS = re.compile(
+    r"\b(?:e\.\s?K(?:fm|fr)?\.|eG|e\.\s?V\.|gGmbH|mbH|PartG(?:\s?mbB)?|KGaA|GbR|OHG|oHG|UG|SE)(?=\s|$|,|\))"
+)
+_LEGAL_TYPES = cleanco.typesources()
 _STREET = re.compile(
     r"^(?P<street>[^\d,:@|]{3,60}?\s\d{1,4}\s?[a-zA-Z]?(?:\s?[-/]\s?\d{1,4}[a-zA-Z]?)?)(?:\s*,\s*(?P<rest>.+))?$"
     r"|^(?P<en>\d{1,5}[a-zA-Z]?\s+[A-Za-z][^,@|]*\b(?:street|road|lane|avenue|way|drive|close|st|rd|ave)\.?)"
@@ -61,7 +64,7 @@ def has_legal_form(line: str) -> bool:
     line = line.strip()
     if not line or len(line) > 80 or "@" in line:
         return False
-    return cleanco.basename(line) != line or bool(_GERMAN_FORMS.search(line))
+    return bool(cleanco.matches(line, _LEGAL_TYPES)) or bool(_GERMAN_FORMS.search(line))
 
 
 def _looks_like_name(line: str) -> bool:
@@ -122,7 +125,8 @@ def _read_address_line(line: str, facts: SignatureFacts) -> None:
     if _POSTAL_LINE.match(line.strip()) and facts.postal_code is None:
         facts.postal_code, facts.city, prefix_country = split_postal_city(line)
         facts.country = facts.country or prefix_country
-    elif facts.country is None and len(line) < 40 and (country := normalize_country(line)):
+    # Two letters alone ("Me", "To") are words in a signature, not country codes.
+    elif facts.country is None and 2 < len(clean_value(line) or "") < 40 and (country := normalize_country(line)):
         facts.country = country
 
 
