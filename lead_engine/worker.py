@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from sqlmodel import Session
 
-from lead_engine.core import processing  # noqa: F401 - registers the process job handler
+from lead_engine.core import notifications, processing, sync  # noqa: F401 - register the job handlers
 from lead_engine.core.db import get_engine, run_migrations
 from lead_engine.core.jobs import JobContext, execute_job
 from lead_engine.core.outbox import claim_jobs

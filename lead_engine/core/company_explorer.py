@@ -1,0 +1,145 @@
+"""The Company Explorer client, and where outbound HTTP failures become retryable or permanent errors."""
+
+from __future__ import annotations
+
+import email.utils
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import httpx
+
+from lead_engine.core.errors import PermanentError, RetryableError
+from lead_engine.core.settings import Settings
+
+# Answers that a later attempt may not get; every other 4xx is final (see CONTRACT.md).
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+USER_AGENT = "lead-engine"
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date); None when absent or bad."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _describe(response: httpx.Response) -> str:
+    text = response.text.strip().replace("\n", " ")
+    return f"{response.request.method} {response.request.url.path} answered {response.status_code}: {text[:300]}"
+
+
+def send_request(http: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """Send one request; connection errors, timeouts, 408/425/429/5xx raise RetryableError, other 4xx PermanentError."""
+    try:
+        response = http.request(method, url, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise RetryableError(f"{method} {httpx.URL(url).path} timed out: {type(exc).__name__}") from exc
+    except httpx.TransportError as exc:
+        raise RetryableError(f"{method} {httpx.URL(url).path} failed: {type(exc).__name__}: {exc}") from exc
+    status = response.status_code
+    if status in RETRYABLE_STATUSES or status >= 500:
+        raise RetryableError(_describe(response), retry_after=parse_retry_after(response.headers.get("retry-after")))
+    if status >= 400:
+        raise PermanentError(_describe(response))
+    return response
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        # A proxy's error page with a 2xx, or a cut-off answer: worth another try.
+        raise RetryableError(f"{_describe(response)} (not JSON)") from exc
+
+
+class SyncTarget(Protocol):
+    """Where leads are synced to: find or create the company, add the contact, start discovery."""
+
+    def find_companies(self, *, domain: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+        """Companies matching a domain or a name."""
+        ...
+
+    def create_company(self, company: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        """Create a company once per key and return it."""
+        ...
+
+    def add_contact(self, company_id: str, contact: dict[str, Any], *, idempotency_key: str) -> None:
+        """Add a contact to the company once per key."""
+        ...
+
+    def start_discovery(self, company_id: str) -> None:
+        """Ask the Company Explorer to research the company."""
+        ...
+
+
+class CompanyExplorerClient:
+    """The Company Explorer's HTTP API (CONTRACT.md) over an injected or owned httpx client."""
+
+    def __init__(self, base_url: str, *, token: str | None, timeout: float, http: httpx.Client | None = None) -> None:
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._owned = http is None
+        self._http = http or httpx.Client(
+            timeout=httpx.Timeout(timeout), limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        )
+        self._headers = headers
+        self._base = base_url.rstrip("/")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, http: httpx.Client | None = None) -> CompanyExplorerClient:
+        """A client for the configured Company Explorer."""
+        if not settings.company_explorer_url:
+            raise PermanentError("sync is disabled: LEAD_ENGINE_COMPANY_EXPLORER_URL is not set")
+        token = settings.company_explorer_token.get_secret_value() if settings.company_explorer_token else None
+        return cls(settings.company_explorer_url, token=token, timeout=settings.company_explorer_timeout, http=http)
+
+    def close(self) -> None:
+        """Close the connections this client opened itself."""
+        if self._owned:
+            self._http.close()
+
+    def __enter__(self) -> CompanyExplorerClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _send(self, method: str, path: str, *, key: str | None = None, **kwargs: Any) -> httpx.Response:
+        headers = {**self._headers, **({"Idempotency-Key": key} if key else {})}
+        return send_request(self._http, method, f"{self._base}{path}", headers=headers, **kwargs)
+
+    def find_companies(self, *, domain: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+        """Companies matching a domain or a name (the Company Explorer decides how loosely)."""
+        params = {"domain": domain} if domain else {"name": name or ""}
+        body = _json(self._send("GET", "/api/companies", params=params))
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise RetryableError("GET /api/companies answered without an items list")
+        return [item for item in items if isinstance(item, dict) and item.get("id") is not None]
+
+    def create_company(self, company: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        """Create the company; the same key gives back the company created the first time."""
+        body = _json(self._send("POST", "/api/companies", key=idempotency_key, json=company))
+        if not isinstance(body, dict) or body.get("id") is None:
+            raise RetryableError("POST /api/companies answered without an id")
+        return body
+
+    def add_contact(self, company_id: str, contact: dict[str, Any], *, idempotency_key: str) -> None:
+        """Add the lead's contact person to the company."""
+        self._send("POST", f"/api/companies/{company_id}/contacts", key=idempotency_key, json=contact)
+
+    def start_discovery(self, company_id: str) -> None:
+        """Trigger the Company Explorer's discovery for the company."""
+        self._send("POST", f"/api/companies/{company_id}/discovery")
