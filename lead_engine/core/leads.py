@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlmodel import Session
 
-from lead_engine.core.errors import ConflictError, NotFoundError
+from lead_engine.core.errors import ConflictError, LeadEngineError, NotFoundError
 from lead_engine.core.lead_fields import CANONICAL_FIELDS
-from lead_engine.core.models import Lead, LeadEvent, utcnow
+from lead_engine.core.models import Lead, LeadEvent, RawMessage, utcnow
 from lead_engine.core.outbox import enqueue_job
 from lead_engine.core.settings import Settings
 
@@ -66,6 +66,11 @@ def count_by_status(*, session: Session) -> dict[str, int]:
     """How many leads are in each status."""
     rows = session.execute(select(Lead.status, func.count()).group_by(Lead.status))
     return {status: count for status, count in rows}
+
+
+def list_sources(*, session: Session) -> list[str]:
+    """Every source leads came from, sorted."""
+    return sorted(session.scalars(select(Lead.source).distinct()))
 
 
 def get_lead(*, session: Session, lead_id: str) -> Lead:
@@ -179,7 +184,42 @@ def resync_lead(*, session: Session, settings: Settings, lead_id: str, actor: st
 def reparse_lead(*, session: Session, lead_id: str, actor: str) -> Lead:
     """Queue the lead's stored raw e-mail to be parsed again; operator corrections are kept."""
     lead = get_lead(session=session, lead_id=lead_id)
-    enqueue_job(session=session, lead_id=lead_id, kind=PROCESS_JOB, idempotency_key=f"process-{lead_id}", max_attempts=5)
+    enqueue_job(
+        session=session, lead_id=lead_id, kind=PROCESS_JOB, idempotency_key=f"process-{lead_id}", max_attempts=5
+    )
     record_event(session=session, lead_id=lead_id, action="reparse_requested", actor=actor)
     session.commit()
     return lead
+
+
+def get_raw_message(*, session: Session, lead_id: str) -> RawMessage:
+    """The stored inbound request behind a lead, or NotFoundError."""
+    raw = session.get(RawMessage, get_lead(session=session, lead_id=lead_id).raw_message_id)
+    if raw is None:
+        raise NotFoundError(f"the original message of lead {lead_id} is missing")
+    return raw
+
+
+def resync_leads(*, session: Session, settings: Settings, lead_ids: list[str], actor: str) -> dict[str, str]:
+    """Resync several leads, each in its own transaction; returns the error message per lead that failed."""
+    failed: dict[str, str] = {}
+    for lead_id in lead_ids:
+        try:
+            resync_lead(session=session, settings=settings, lead_id=lead_id, actor=actor)
+        except LeadEngineError as exc:
+            session.rollback()
+            failed[lead_id] = str(exc)
+    return failed
+
+
+def approve_leads(*, session: Session, settings: Settings, lead_ids: list[str], actor: str) -> dict[str, str]:
+    """Approve several leads at their current version; returns the error message per lead that failed."""
+    failed: dict[str, str] = {}
+    for lead_id in lead_ids:
+        try:
+            version = get_lead(session=session, lead_id=lead_id).version
+            approve_lead(session=session, settings=settings, lead_id=lead_id, version=version, actor=actor)
+        except LeadEngineError as exc:
+            session.rollback()
+            failed[lead_id] = str(exc)
+    return failed

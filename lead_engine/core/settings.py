@@ -29,11 +29,15 @@ class Settings(BaseSettings):
     notify_timeout: float = 10.0
 
     ui_password: SecretStr | None = None
+    # Named operators: "name:pbkdf2_sha256$iterations$salt$hash" entries, comma-separated.
+    ui_users: SecretStr | None = None
+    ui_refresh_seconds: float = 15.0
     embedded_api: bool = True
     host: str = "127.0.0.1"
     api_port: int = 8000
     ui_port: int = 8501
     log_level: str = "INFO"
+    access_log: bool = False
 
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "LEAD_ENGINE_OPENAI_API_KEY")
@@ -51,6 +55,7 @@ class Settings(BaseSettings):
     imap_folder: str = "INBOX"
     imap_ssl: bool = True
     imap_poll_seconds: float = 30.0
+    imap_processed_folder: str | None = None
 
     own_domains: Annotated[list[str], NoDecode] = []
     default_country: str = "DE"

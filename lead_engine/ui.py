@@ -1,0 +1,81 @@
+"""The Streamlit operator app's frame: page setup, login, navigation, and the embedded API thread."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# ``streamlit run lead_engine/ui.py`` puts only this folder on the path; the package lives one level up.
+if str(Path(__file__).resolve().parent.parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import streamlit as st
+
+from lead_engine.core.embedded_api import EmbeddedApi, start_embedded_api
+from lead_engine.core.logs import configure_logging
+from lead_engine.core.operators import authenticate, login_configured
+from lead_engine.ui_pages import context
+
+
+@st.cache_resource(show_spinner=False)
+def start_api() -> EmbeddedApi:
+    """Start the embedded API once per process (Streamlit reruns this script on every click)."""
+    return start_embedded_api(context.current_settings())
+
+
+def show_login() -> None:
+    """The login form; a correct password stores the operator's name in the session."""
+    settings = context.current_settings()
+    _, middle, _ = st.columns([1, 2, 1])
+    with middle:
+        st.title("📥 Lead Engine")
+        st.caption("Sign in to watch, correct and sync incoming leads.")
+        if not login_configured(settings):
+            st.error("No login is configured. Set LEAD_ENGINE_UI_PASSWORD (or LEAD_ENGINE_UI_USERS) and restart.")
+            return
+        with st.form("login"):
+            username = st.text_input("Name", placeholder="operator", help="Leave empty for the shared password.")
+            password = st.text_input("Password", type="password")
+            submitted = st.form_submit_button("Sign in", type="primary", width="stretch")
+        if submitted:
+            actor = authenticate(settings, username, password)
+            if actor is None:
+                st.error("Wrong name or password.")
+            else:
+                st.session_state[context.ACTOR_KEY] = actor
+                st.rerun()
+
+
+def show_sidebar() -> None:
+    """Who is signed in, and the way out."""
+    with st.sidebar:
+        st.caption(f"Signed in as {context.current_actor()}")
+        if st.button("Sign out", icon=":material/logout:"):
+            st.session_state.clear()
+            st.rerun()
+
+
+def main() -> None:
+    """Render the frame and run the chosen page."""
+    st.set_page_config(page_title="Lead Engine", page_icon="📥", layout="wide")
+    configure_logging(context.current_settings().log_level)
+    context.current_engine()
+    start_api()
+    pages = [
+        st.Page(context.INBOX, title="Inbox", icon=":material/inbox:", url_path="inbox", default=True),
+        st.Page(context.LEAD, title="Lead", icon=":material/person:", url_path="lead"),
+        st.Page(context.REVIEW, title="Review & dead letters", icon=":material/rule:", url_path="review"),
+        st.Page(context.DASHBOARD, title="Dashboard", icon=":material/monitoring:", url_path="dashboard"),
+        st.Page(context.SETTINGS, title="Settings", icon=":material/settings:", url_path="settings"),
+    ]
+    signed_in = context.ACTOR_KEY in st.session_state
+    # Navigation is set up before the login so a bookmarked page (e.g. /lead?id=…) opens after signing in.
+    page = st.navigation(pages, position="sidebar" if signed_in else "hidden")
+    if not signed_in:
+        show_login()
+        return
+    show_sidebar()
+    page.run()
+
+
+main()

@@ -1,0 +1,1 @@
+"""The pages of the Streamlit operator app and what they share."""

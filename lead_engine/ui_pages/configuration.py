@@ -1,0 +1,102 @@
+"""Settings: the active configuration with secrets masked, the embedded API, and connection tests."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from lead_engine.core.connection_checks import CHECKS
+from lead_engine.core.embedded_api import start_embedded_api
+from lead_engine.core.operators import hash_password
+from lead_engine.core.settings import Settings
+from lead_engine.ui_pages import context
+from lead_engine.ui_pages.widgets import escape_markdown
+
+MASK = "•••••• (set)"
+# Values that grant access even though they are not typed as secrets.
+SECRET_NAMES = ("slack_webhook_url", "n8n_callback_url")
+
+
+def shown_value(settings: Settings, name: str) -> str:
+    """One setting as text, with secrets masked and a database password hidden."""
+    value = getattr(settings, name)
+    if value is None:
+        return "not set"
+    if isinstance(value, SecretStr) or name in SECRET_NAMES:
+        return MASK
+    if name == "database_url":
+        try:
+            return make_url(value).render_as_string(hide_password=True)
+        except ArgumentError:
+            return MASK
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "–"
+    return str(value)
+
+
+def configuration_frame(settings: Settings) -> pd.DataFrame:
+    """Every setting with its environment variable and its (masked) value."""
+    rows = []
+    for name, info in type(settings).model_fields.items():
+        alias = info.validation_alias
+        variable = alias.choices[0] if alias is not None and hasattr(alias, "choices") else f"LEAD_ENGINE_{name}"
+        rows.append({"Setting": str(variable).upper(), "Value": shown_value(settings, name)})
+    return pd.DataFrame(rows)
+
+
+def show_features(settings: Settings) -> None:
+    """Which optional parts are on."""
+    api = start_embedded_api(settings)
+    sync, llm, imap, embedded = st.columns(4)
+    sync.metric("Company Explorer sync", "on" if settings.sync_enabled else "off", border=True)
+    llm.metric("LLM extraction", "on" if settings.llm_enabled else "off", border=True)
+    imap.metric("IMAP poller", "on" if settings.imap_enabled else "off", border=True)
+    embedded.metric("Embedded API", "running" if api.running else "off", border=True)
+    if settings.embedded_api and not api.running:
+        st.warning(f"Embedded API: {api.message}", icon=":material/warning:")
+    else:
+        st.caption(f"Embedded API: {api.message}")
+
+
+def show_checks(settings: Settings) -> None:
+    """A "test connection" button per outside service."""
+    st.subheader("Test connections")
+    st.caption("The Slack test posts a short message to the channel.")
+    for column, (service, check) in zip(st.columns(len(CHECKS)), CHECKS.items(), strict=True):
+        with column, st.container(border=True):
+            st.markdown(f"**{service}**")
+            if st.button("Test connection", key=f"check_{service}", width="stretch"):
+                with st.spinner(f"Testing {service}…"):
+                    result = check(settings)
+                if result.ok:
+                    st.success(escape_markdown(result.message), icon=":material/check_circle:")
+                else:
+                    st.error(escape_markdown(result.message), icon=":material/error:")
+
+
+def show_password_hasher() -> None:
+    """Make a LEAD_ENGINE_UI_USERS entry without putting a password anywhere."""
+    with st.expander("Add a named operator"):
+        st.caption("Gives a line for LEAD_ENGINE_UI_USERS (comma-separate several); restart the app afterwards.")
+        with st.form("hash_password", clear_on_submit=True):
+            name = st.text_input("Name")
+            password = st.text_input("Password", type="password")
+            made = st.form_submit_button("Make entry")
+        if made:
+            if not name.strip() or ":" in name or "," in name or len(password) < 8:
+                st.error("Give a name without ':' or ',' and a password of at least 8 characters.")
+            else:
+                st.code(f"{name.strip()}:{hash_password(password)}", language=None)
+
+
+st.title("Settings")
+current = context.current_settings()
+show_features(current)
+show_checks(current)
+st.subheader("Active configuration")
+st.caption("From the environment and .env; secrets are never shown.")
+st.dataframe(configuration_frame(current), hide_index=True, height=420)
+show_password_hasher()

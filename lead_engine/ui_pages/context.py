@@ -1,0 +1,88 @@
+"""What every page shares: the settings, the database engine, the logged-in operator, and flash messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import streamlit as st
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from lead_engine.core.db import get_engine, read_session, run_migrations
+from lead_engine.core.errors import LeadEngineError
+from lead_engine.core.settings import Settings, get_settings
+from lead_engine.ui_pages.widgets import escape_markdown
+
+INBOX, LEAD, REVIEW, DASHBOARD, SETTINGS = (
+    "ui_pages/inbox.py",
+    "ui_pages/lead_detail.py",
+    "ui_pages/review.py",
+    "ui_pages/dashboard.py",
+    "ui_pages/configuration.py",
+)
+ACTOR_KEY, FLASH_KEY = "actor", "flashes"
+
+
+@st.cache_resource(show_spinner=False)
+def open_engine(database_url: str) -> Engine:
+    """The process's engine for a database, migrated once."""
+    engine = get_engine(database_url)
+    run_migrations(engine)
+    return engine
+
+
+def current_settings() -> Settings:
+    """The process-wide settings."""
+    return get_settings()
+
+
+def current_engine() -> Engine:
+    """The engine of the configured database."""
+    return open_engine(current_settings().database_url)
+
+
+@contextmanager
+def reading() -> Iterator[Session]:
+    """A read-only session: never takes the SQLite write lock."""
+    with read_session(current_engine()) as session:
+        yield session
+
+
+@contextmanager
+def writing() -> Iterator[Session]:
+    """A session for use cases, which commit their own transactions."""
+    with Session(current_engine()) as session:
+        yield session
+
+
+def current_actor() -> str:
+    """The logged-in operator's name, recorded in the lead's event trail."""
+    return str(st.session_state.get(ACTOR_KEY, "operator"))
+
+
+def flash(kind: str, message: str) -> None:
+    """Keep a message to show on the next run ("success" as a toast, "error" as an error box)."""
+    st.session_state.setdefault(FLASH_KEY, []).append((kind, message))
+
+
+def show_flashes() -> None:
+    """Show and forget the kept messages."""
+    for kind, message in st.session_state.pop(FLASH_KEY, []):
+        if kind == "success":
+            st.toast(escape_markdown(message), icon=":material/check_circle:")
+        else:
+            st.error(escape_markdown(message), icon=":material/error:")
+
+
+def run_use_case(done: str, action: Callable[[Session], Any]) -> bool:
+    """Run one use case in its own session (it commits); flash ``done`` or the error."""
+    try:
+        with writing() as session:
+            action(session)
+    except LeadEngineError as exc:
+        flash("error", str(exc))
+        return False
+    flash("success", done)
+    return True

@@ -1,0 +1,67 @@
+"""Dashboard: leads per day by source, the status funnel, sync success and speed, the top errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from lead_engine.core.stats import Dashboard, build_dashboard, format_duration
+from lead_engine.ui_pages import context
+
+PERIODS = {"7 days": 7, "30 days": 30, "90 days": 90}
+
+
+def show_headline(figures: Dashboard) -> None:
+    """The four numbers a sales lead asks for first."""
+    total, rate, median, dead = st.columns(4)
+    total.metric("Leads in period", f"{sum(day.count for day in figures.per_day):,}", border=True)
+    sync = figures.sync
+    rate.metric(
+        "Sync success rate", "–" if sync.success_rate is None else f"{sync.success_rate:.0%}",
+        help="Synced ÷ (synced + dead), over all leads.", border=True,
+    )  # fmt: skip
+    median.metric(
+        "Median received → synced", format_duration(sync.median_seconds),
+        help="From the moment a lead arrived to its first successful sync, for leads synced in the period.",
+        border=True,
+    )  # fmt: skip
+    dead.metric("Dead letters", f"{sync.dead:,}", border=True)
+
+
+def show_per_day(figures: Dashboard) -> None:
+    """Leads per day, stacked by source."""
+    st.subheader("Leads per day")
+    if not figures.per_day:
+        st.info("No leads in this period yet.")
+        return
+    frame = pd.DataFrame([{"Day": day.day, "Source": day.source, "Leads": day.count} for day in figures.per_day])
+    st.bar_chart(frame, x="Day", y="Leads", color="Source", stack=True, height=320)
+
+
+def show_funnel(figures: Dashboard) -> None:
+    """How far leads get: received → processed → accepted → synced."""
+    st.subheader("Status funnel")
+    frame = pd.DataFrame(figures.funnel, columns=["Stage", "Leads"])
+    st.bar_chart(frame, x="Stage", y="Leads", horizontal=True, sort=False, height=240)
+
+
+def show_errors(figures: Dashboard) -> None:
+    """The most frequent errors, as text."""
+    st.subheader("Top error reasons")
+    if not figures.top_errors:
+        st.success("No errors recorded.")
+        return
+    st.dataframe(pd.DataFrame(figures.top_errors, columns=["Error", "Leads"]), hide_index=True)
+
+
+st.title("Dashboard")
+period = st.segmented_control("Period", list(PERIODS), default="30 days", required=True, key="dashboard_period")
+with context.reading() as session:
+    dashboard = build_dashboard(session=session, days=PERIODS[period or "30 days"])
+show_headline(dashboard)
+chart, side = st.columns([3, 2], gap="large")
+with chart:
+    show_per_day(dashboard)
+with side:
+    show_funnel(dashboard)
+show_errors(dashboard)

@@ -1,0 +1,242 @@
+"""One lead: the original e-mail beside the parsed fields, corrections, actions and the event timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from lead_engine.core.errors import LeadEngineError, NotFoundError
+from lead_engine.core.inbound import read_inbound
+from lead_engine.core.lead_fields import CANONICAL_FIELDS, InboundEmail
+from lead_engine.core.leads import (
+    approve_lead,
+    correct_lead,
+    get_lead,
+    get_raw_message,
+    list_events,
+    reject_lead,
+    reparse_lead,
+    resync_lead,
+)
+from lead_engine.core.models import Lead, LeadEvent
+from lead_engine.ui_pages import context
+from lead_engine.ui_pages.widgets import PROVENANCE_COLOR, escape_markdown, local_time, show_status
+
+LABELS = {
+    "company": "Company", "contact_name": "Contact", "salutation": "Salutation", "email": "E-mail",
+    "phone": "Phone", "website": "Website", "street": "Street", "postal_code": "Postal code", "city": "City",
+    "country": "Country (ISO)", "industry": "Industry", "employees": "Employees", "budget": "Budget",
+    "message": "Message", "external_id": "External id",
+}  # fmt: skip
+
+
+def field_key(lead: Lead, name: str) -> str:
+    """The widget key of a field; a new version of the lead gets fresh widgets with its values."""
+    return f"field_{lead.id}_{lead.version}_{name}"
+
+
+def save_corrections(lead_id: str, version: int, original: dict[str, str]) -> None:
+    """Send the fields the operator changed, checked against the version they saw."""
+    changes = {
+        name: st.session_state[f"field_{lead_id}_{version}_{name}"]
+        for name in CANONICAL_FIELDS
+        if st.session_state.get(f"field_{lead_id}_{version}_{name}", original[name]) != original[name]
+    }
+    if not changes:
+        context.flash("success", "Nothing changed.")
+        return
+    context.run_use_case(
+        f"Saved {', '.join(LABELS[name] for name in changes)}.",
+        lambda session: correct_lead(
+            session=session, lead_id=lead_id, version=version, changes=changes, actor=context.current_actor()
+        ),
+    )
+
+
+def approve(lead_id: str, version: int) -> None:
+    """Approve the lead as seen."""
+    settings, actor = context.current_settings(), context.current_actor()
+    done = "Approved; sync queued." if settings.sync_enabled else "Approved."
+    context.run_use_case(
+        done,
+        lambda session: approve_lead(session=session, settings=settings, lead_id=lead_id, version=version, actor=actor),
+    )
+
+
+def reject(lead_id: str, version: int) -> None:
+    """Reject the lead as seen, with the reason typed."""
+    reason = str(st.session_state.get(f"reason_{lead_id}", "")).strip()
+    context.run_use_case(
+        "Rejected.",
+        lambda session: reject_lead(
+            session=session, lead_id=lead_id, version=version, actor=context.current_actor(), reason=reason
+        ),
+    )
+
+
+def resync(lead_id: str) -> None:
+    """Queue the lead's sync again."""
+    settings, actor = context.current_settings(), context.current_actor()
+    context.run_use_case(
+        "Resync queued.", lambda session: resync_lead(session=session, settings=settings, lead_id=lead_id, actor=actor)
+    )
+
+
+def reparse(lead_id: str) -> None:
+    """Queue the stored e-mail to be parsed again."""
+    actor = context.current_actor()
+    context.run_use_case("Reparse queued.", lambda session: reparse_lead(session=session, lead_id=lead_id, actor=actor))
+
+
+def describe_event(event: LeadEvent) -> str:
+    """An event's details in one line of plain text."""
+    detail: dict[str, Any] = dict(event.detail)
+    if event.action == "corrected":
+        changes = detail.get("changes", {})
+        return "; ".join(f"{LABELS.get(name, name)}: {c['old']!r} → {c['new']!r}" for name, c in changes.items())
+    if "company_explorer_id" in detail:
+        return f"Company Explorer id {detail['company_explorer_id']}"
+    if event.action == "parsed":
+        changed = ", ".join(detail.get("changed", [])) or "nothing changed"
+        return f"score {detail.get('score')}, {'qualified' if detail.get('qualified') else 'not qualified'}; {changed}"
+    return "; ".join(f"{key}: {value}" for key, value in detail.items() if value not in (None, "", [], {}))
+
+
+def show_email(lead: Lead) -> None:
+    """The original e-mail as text: HTML is shown as its source, never rendered."""
+    st.subheader("Original e-mail")
+    try:
+        with context.reading() as session:
+            raw = get_raw_message(session=session, lead_id=lead.id)
+        email: InboundEmail | None = read_inbound(raw.content_type, raw.body, source=lead.source)
+    except LeadEngineError as exc:
+        st.warning(f"The original message cannot be read: {escape_markdown(str(exc))}")
+        email = None
+    if email is None:
+        return
+    st.text(f"From: {email.sender or lead.sender or '–'}")
+    st.text(f"Subject: {email.subject or lead.subject or '–'}")
+    tabs = ["Text", "HTML source"] if email.html.strip() else ["Text"]
+    shown = st.tabs(tabs)
+    with shown[0]:
+        st.code(email.text or "(no plain-text part)", language=None, wrap_lines=True, height=460)
+    if len(shown) > 1:
+        with shown[1]:
+            st.code(email.html, language="html", wrap_lines=True, height=460)
+
+
+def show_fields(lead: Lead) -> None:
+    """The parsed fields with their provenance, editable; saved against the version shown."""
+    st.subheader("Lead fields")
+    original = {name: getattr(lead, name) or "" for name in CANONICAL_FIELDS}
+    with st.form(f"fields_{lead.id}_{lead.version}", border=True):
+        for name in CANONICAL_FIELDS:
+            meta = lead.fields.get(name, {})
+            value, origin = st.columns([5, 1], vertical_alignment="bottom")
+            with value:
+                if name == "message":
+                    st.text_area(LABELS[name], original[name], key=field_key(lead, name), height=120)
+                else:
+                    st.text_input(LABELS[name], original[name], key=field_key(lead, name))
+            with origin:
+                if meta:
+                    provenance = str(meta.get("provenance", "?"))
+                    confidence = float(meta.get("confidence") or 0)
+                    st.badge(f"{provenance} {confidence:.0%}", color=PROVENANCE_COLOR.get(provenance, "gray"))  # type: ignore[arg-type]
+                else:
+                    st.badge("empty", color="gray")
+        st.form_submit_button(
+            "Save corrections", type="primary", icon=":material/save:",
+            on_click=save_corrections, args=(lead.id, lead.version, original),
+        )  # fmt: skip
+
+
+def show_actions(lead: Lead) -> None:
+    """Approve, reject, resync and reparse, each acting on the version shown."""
+    settings = context.current_settings()
+    approve_col, reject_col, resync_col, reparse_col, _ = st.columns([1, 1, 1, 1, 2])
+    approve_col.button(
+        "Approve", icon=":material/thumb_up:", type="primary", width="stretch",
+        disabled=lead.status in ("syncing", "synced"), on_click=approve, args=(lead.id, lead.version),
+    )  # fmt: skip
+    with reject_col.popover("Reject", icon=":material/block:", width="stretch", disabled=lead.status == "rejected"):
+        st.text_input("Reason", key=f"reason_{lead.id}", placeholder="e.g. spam, job application")
+        st.button("Reject lead", key="reject_confirm", on_click=reject, args=(lead.id, lead.version))
+    resync_col.button(
+        "Resync", icon=":material/sync:", width="stretch", disabled=not settings.sync_enabled,
+        help=None if settings.sync_enabled else "Sync is off: set LEAD_ENGINE_COMPANY_EXPLORER_URL.",
+        on_click=resync, args=(lead.id,),
+    )  # fmt: skip
+    reparse_col.button("Reparse", icon=":material/refresh:", width="stretch", on_click=reparse, args=(lead.id,))
+
+
+def show_timeline(events: list[LeadEvent]) -> None:
+    """The lead's event trail, newest first, as a plain-text table."""
+    st.subheader("Timeline")
+    rows = [
+        {"When": local_time(event.at), "Who": event.actor, "What": event.action.replace("_", " "),
+         "Details": describe_event(event)}
+        for event in reversed(events)
+    ]  # fmt: skip
+    st.dataframe(pd.DataFrame(rows, columns=["When", "Who", "What", "Details"]), hide_index=True)
+
+
+def show_header(lead: Lead) -> None:
+    """Company and contact as the title, the status and the key facts."""
+    if st.button("Back to inbox", icon=":material/arrow_back:", type="tertiary"):
+        st.switch_page(context.INBOX)
+    st.title(escape_markdown(lead.company or "(no company yet)"))
+    status, facts = st.columns([1, 6], vertical_alignment="center")
+    with status:
+        show_status(lead.status)
+    score = "–" if lead.score is None else str(lead.score)
+    facts.caption(
+        f"Source {escape_markdown(lead.source)} · received {local_time(lead.received_at)} · score {score}"
+        f" · version {lead.version}"
+        + (f" · Company Explorer id {escape_markdown(lead.company_explorer_id)}" if lead.company_explorer_id else "")
+    )
+    if lead.last_error:
+        st.error(f"Last error: {escape_markdown(lead.last_error)}", icon=":material/error:")
+    if lead.reasons:
+        st.warning("Why it needs a look: " + escape_markdown("; ".join(lead.reasons)), icon=":material/info:")
+
+
+def choose_lead() -> None:
+    """No lead in the address: let the operator type or paste an id."""
+    st.title("Lead")
+    st.info("Open a lead from the Inbox or from Review & dead letters, or paste its id here.")
+    lead_id = st.text_input("Lead id")
+    if lead_id.strip():
+        st.query_params["id"] = lead_id.strip()
+        st.rerun()
+
+
+def show_lead(lead_id: str) -> None:
+    """The whole page for one lead."""
+    try:
+        with context.reading() as session:
+            lead = get_lead(session=session, lead_id=lead_id)
+            events = list_events(session=session, lead_id=lead_id)
+    except NotFoundError:
+        st.error(f"There is no lead with id {escape_markdown(lead_id)}.")
+        if st.button("Back to inbox"):
+            st.switch_page(context.INBOX)
+        return
+    show_header(lead)
+    show_actions(lead)
+    email_col, fields_col = st.columns(2, gap="large")
+    with email_col:
+        show_email(lead)
+    with fields_col:
+        show_fields(lead)
+    show_timeline(events)
+
+
+context.show_flashes()
+selected = st.query_params.get("id")
+if selected:
+    show_lead(selected)
+else:
+    choose_lead()

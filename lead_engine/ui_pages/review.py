@@ -1,0 +1,89 @@
+"""Review & dead letters: leads waiting for a person or given up by sync, with the reason; act on many at once."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from lead_engine.core.leads import approve_leads, count_by_status, list_leads, resync_leads
+from lead_engine.core.models import Lead
+from lead_engine.ui_pages import context
+from lead_engine.ui_pages.widgets import lead_title, local_time, status_text
+
+SHOWN = 200
+QUEUES = {"needs_review": "Needs review", "dead": "Dead letters"}
+
+
+def reason_of(lead: Lead) -> str:
+    """Why the lead is here: the sync's last error, else the parser's reasons."""
+    return lead.last_error or "; ".join(lead.reasons) or "–"
+
+
+def act_on(kind: str, lead_ids: list[str]) -> None:
+    """Approve or resync the chosen leads, reporting how many went through and why others did not."""
+    settings, actor = context.current_settings(), context.current_actor()
+    with context.writing() as session:
+        if kind == "approve":
+            failed = approve_leads(session=session, settings=settings, lead_ids=lead_ids, actor=actor)
+        else:
+            failed = resync_leads(session=session, settings=settings, lead_ids=lead_ids, actor=actor)
+    done = len(lead_ids) - len(failed)
+    verb = "Approved" if kind == "approve" else "Queued for resync"
+    if done:
+        context.flash("success", f"{verb}: {done} lead(s).")
+    for lead_id, message in failed.items():
+        context.flash("error", f"{lead_id}: {message}")
+    st.session_state.pop("review_chosen", None)
+
+
+def show_queue(status: str) -> None:
+    """The leads of one queue, and the bulk actions."""
+    with context.reading() as session:
+        leads, total = list_leads(session=session, status=status, limit=SHOWN)
+    if not leads:
+        st.success(
+            "Nothing needs review. New leads the rules cannot qualify land here."
+            if status == "needs_review"
+            else "No dead letters. Leads whose sync gave up land here, with the error."
+        )
+        return
+    frame = pd.DataFrame(
+        [
+            {"Status": status_text(lead.status), "Received": local_time(lead.received_at), "Lead": lead_title(lead),
+             "Source": lead.source, "Reason": reason_of(lead), "Score": lead.score}
+            for lead in leads
+        ]
+    )  # fmt: skip
+    st.dataframe(frame, hide_index=True, column_config={"Reason": st.column_config.TextColumn(width="large")})
+    if total > len(leads):
+        st.caption(f"Showing the newest {len(leads)} of {total:,}; the next ones appear once these are handled.")
+    titles = {lead.id: f"{lead_title(lead)} ({local_time(lead.received_at)})" for lead in leads}
+    everything = st.checkbox(f"All {len(leads)} shown", key="review_all")
+    chosen = list(titles) if everything else st.multiselect(
+        "Leads to act on", list(titles), format_func=titles.__getitem__, key="review_chosen",
+        placeholder="Choose leads…",
+    )  # fmt: skip
+    sync_on = context.current_settings().sync_enabled
+    approve_col, resync_col, open_col, _ = st.columns([1, 1, 1, 3])
+    if approve_col.button("Approve", icon=":material/thumb_up:", type="primary", disabled=not chosen, width="stretch"):
+        act_on("approve", chosen)
+        st.rerun()
+    if resync_col.button(
+        "Resync", icon=":material/sync:", disabled=not chosen or not sync_on, width="stretch",
+        help=None if sync_on else "Sync is off: set LEAD_ENGINE_COMPANY_EXPLORER_URL.",
+    ):  # fmt: skip
+        act_on("resync", chosen)
+        st.rerun()
+    if open_col.button("Open first", icon=":material/open_in_new:", disabled=not chosen, width="stretch"):
+        st.switch_page(context.LEAD, query_params={"id": chosen[0]})
+
+
+st.title("Review & dead letters")
+context.show_flashes()
+with context.reading() as counting:
+    counts = count_by_status(session=counting)
+queue = st.segmented_control(
+    "Queue", list(QUEUES), format_func=lambda status: f"{QUEUES[status]} ({counts.get(status, 0):,})",
+    default="needs_review", required=True, key="review_queue", label_visibility="collapsed",
+)  # fmt: skip
+show_queue(queue or "needs_review")
