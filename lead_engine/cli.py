@@ -1,4 +1,4 @@
-"""Command line: ``python -m lead_engine api|worker|ui|migrate|init-env|reparse``."""
+"""Command line: ``python -m lead_engine api|worker|ui|migrate|init-env|reparse|sync``."""
 
 from __future__ import annotations
 
@@ -45,6 +45,25 @@ def _reparse(settings: Settings, lead_ids: list[str]) -> None:
     print(f"queued {len(lead_ids)} lead(s) for reparse; the worker picks them up")
 
 
+def _sync(settings: Settings, lead_id: str) -> None:
+    from lead_engine.core.errors import LeadEngineError
+    from lead_engine.core.leads import get_lead
+    from lead_engine.core.sync import run_sync
+
+    engine = get_engine(settings.database_url)
+    run_migrations(engine)
+    try:
+        status = run_sync(lead_id, settings=settings)
+    except LeadEngineError as exc:
+        sys.exit(f"lead {lead_id}: not synced: {exc}")
+    with Session(engine) as session:
+        lead = get_lead(session=session, lead_id=lead_id)
+    if status == "synced":
+        print(f"lead {lead_id}: synced (Company Explorer id {lead.company_explorer_id})")
+        return
+    sys.exit(f"lead {lead_id}: {status}: {lead.last_error or 'see the lead events'}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run the chosen command."""
     parser = argparse.ArgumentParser(prog="python -m lead_engine", description=__doc__)
@@ -57,6 +76,8 @@ def main(argv: list[str] | None = None) -> None:
     init.add_argument("--path", default=".env")
     reparse = commands.add_parser("reparse", help="parse stored e-mails again (all recent ones without ids)")
     reparse.add_argument("lead_ids", nargs="*")
+    sync = commands.add_parser("sync", help="sync one lead to the Company Explorer now, retrying until synced or dead")
+    sync.add_argument("lead_id")
     args = parser.parse_args(argv)
 
     if args.command == "init-env":
@@ -79,3 +100,5 @@ def main(argv: list[str] | None = None) -> None:
         print(f"database ready: {get_engine(settings.database_url).url.render_as_string(hide_password=True)}")
     elif args.command == "reparse":
         _reparse(settings, args.lead_ids)
+    elif args.command == "sync":
+        _sync(settings, args.lead_id)
