@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -56,7 +56,9 @@ def enqueue_job(
         "updated_at": now,
     }
     dialect = session.get_bind().dialect.name
-    where = Job.status.in_(OPEN_STATUSES)  # type: ignore[attr-defined]
+    # Literal, not bound: PostgreSQL cannot match a partial index to a predicate with parameters once psycopg
+    # prepares the statement (after a few runs on one connection): "no unique or exclusion constraint matching".
+    where = text("status IN ('queued', 'running')")
     if dialect == "postgresql":
         stmt: Any = pg_insert(Job).values(values).on_conflict_do_nothing(
             index_elements=["lead_id", "kind"], index_where=where
