@@ -1,0 +1,156 @@
+"""Sync with real worker processes: two workers share the work safely, a killed worker's job is finished later."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from lead_engine.core.db import read_session
+from lead_engine.core.leads import count_by_status
+from lead_engine.core.models import Job, Lead, LeadEvent
+from lead_engine.core.settings import Settings
+from tests.support.company_explorer_server import TOKEN, ExplorerState
+from tests.support.ready_leads import actions_of, add_ready_lead, jobs_of, lead_of, running_explorer, sync_settings
+from tests.support.servers import engine_env, engine_process
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(check: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll ``check`` until it holds, or fail saying what did not happen."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.05)
+
+
+def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that gives a worker process these settings."""
+    env = {
+        "LEAD_ENGINE_DATABASE_URL": settings.database_url,
+        "LEAD_ENGINE_COMPANY_EXPLORER_URL": settings.company_explorer_url or "",
+        "LEAD_ENGINE_COMPANY_EXPLORER_TOKEN": TOKEN,
+        "LEAD_ENGINE_COMPANY_EXPLORER_TIMEOUT": "10",
+        "LEAD_ENGINE_SYNC_BACKOFF_BASE": "0.01",
+        "LEAD_ENGINE_SYNC_BACKOFF_MAX": "0.2",
+        "LEAD_ENGINE_WORKER_POLL_SECONDS": "0.05",
+        "LEAD_ENGINE_LOG_LEVEL": "INFO",
+    }
+    env.update(extra)
+    return env
+
+
+def started(log: Path) -> bool:
+    """Whether the worker writing ``log`` is up and claiming jobs."""
+    return log.exists() and "worker.started" in log.read_text(errors="replace")
+
+
+@pytest.fixture
+def explorer() -> Iterator[tuple[ExplorerState, str]]:
+    with running_explorer(latency=0.02) as running:
+        yield running
+
+
+def test_two_workers_sync_200_leads_once_each(
+    engine: Engine, settings: Settings, explorer: tuple[ExplorerState, str], tmp_path: Path
+) -> None:
+    state, url = explorer
+    cfg = sync_settings(settings, url)
+    env = worker_env(cfg, LEAD_ENGINE_WORKER_CONCURRENCY="8")
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    with engine_process("worker", env, cwd=first), engine_process("worker", env, cwd=second):
+        wait_for(lambda: started(first / "worker.log") and started(second / "worker.log"), timeout=60, what="start")
+        # 50 companies with 4 leads each: leads of one company are synced at the same moment by both workers.
+        lead_ids = [
+            add_ready_lead(engine, cfg, company=f"Firma {n % 50} GmbH", email=f"person{n}@firma{n % 50}.de")
+            for n in range(200)
+        ]
+
+        def all_synced() -> bool:
+            with read_session(engine) as session:
+                return count_by_status(session=session).get("synced", 0) == 200
+
+        wait_for(all_synced, timeout=240, what="200 leads synced")
+
+    assert len(state.companies) == 50
+    assert len(state.all_contacts()) == 200 and state.overlaps == 0
+    with read_session(engine) as session:
+        jobs = list(session.scalars(select(Job).where(Job.kind == "sync")))
+        events = list(session.scalars(select(LeadEvent).order_by(LeadEvent.id)))  # type: ignore[arg-type]
+        explorer_ids = {lead.company_explorer_id for lead in session.scalars(select(Lead))}
+    assert {(job.status, job.attempts) for job in jobs} == {("done", 1)}
+    assert len({job.locked_by for job in jobs}) == 2
+    assert len(explorer_ids) == 50
+    per_lead: dict[str, list[str]] = {lead_id: [] for lead_id in lead_ids}
+    for event in events:
+        per_lead[event.lead_id].append(event.action)
+    assert {tuple(actions) for actions in per_lead.values()} == {("sync_started", "synced")}
+
+
+def test_a_job_of_a_killed_worker_is_finished_by_another_and_the_company_exists_once(
+    engine: Engine, settings: Settings, explorer: tuple[ExplorerState, str], tmp_path: Path
+) -> None:
+    state, url = explorer
+    cfg = sync_settings(settings, url)
+    env = worker_env(cfg, LEAD_ENGINE_JOB_LEASE_SECONDS="2")
+    state.hold_contacts = True
+    lead_id = add_ready_lead(engine, cfg, website="https://muster.de")
+    doomed, rescuer = tmp_path / "doomed", tmp_path / "rescuer"
+    doomed.mkdir(), rescuer.mkdir()
+    with engine_process("worker", env, cwd=doomed) as worker:
+        # The company is created; the worker dies while it adds the contact.
+        wait_for(lambda: state.held == 1, timeout=60, what="the contact request")
+        worker.kill()
+        worker.wait(timeout=10)
+    assert lead_of(engine, lead_id).status == "syncing"
+    state.hold_contacts = False
+    with engine_process("worker", env, cwd=rescuer):
+        wait_for(lambda: lead_of(engine, lead_id).status == "synced", timeout=60, what="sync after the crash")
+
+    assert len(state.companies) == 1 and len(state.all_contacts()) == 1
+    [job] = jobs_of(engine, lead_id, "sync")
+    assert (job.status, job.attempts) == ("done", 2)
+    assert actions_of(engine, lead_id) == ["sync_started", "sync_started", "synced"]
+
+
+def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m lead_engine …`` to the end."""
+    return subprocess.run(
+        [sys.executable, "-m", "lead_engine", *args],
+        env=engine_env(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_cli_sync_reports_synced_and_dead(
+    engine: Engine, settings: Settings, explorer: tuple[ExplorerState, str], tmp_path: Path
+) -> None:
+    state, url = explorer
+    cfg = sync_settings(settings, url)
+    env = worker_env(cfg, LEAD_ENGINE_SYNC_MAX_ATTEMPTS="3")
+    good = add_ready_lead(engine, cfg, queue=False)
+    state.reject_company("Kaputt GmbH")
+    bad = add_ready_lead(engine, cfg, queue=False, company="Kaputt GmbH", email="info@kaputt.de")
+
+    synced = run_cli("sync", good, env=env, cwd=tmp_path)
+    assert synced.returncode == 0, synced.stderr
+    assert synced.stdout.strip() == f"lead {good}: synced (Company Explorer id 1)"
+
+    dead = run_cli("sync", bad, env=env, cwd=tmp_path)
+    assert dead.returncode == 1
+    assert dead.stderr.strip().splitlines()[-1].startswith(f"lead {bad}: dead: POST /api/companies answered 400")
+
+    missing = run_cli("sync", "nope", env=env, cwd=tmp_path)
+    assert missing.returncode == 1 and "lead nope not found" in missing.stderr
