@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import streamlit as st
@@ -73,6 +73,11 @@ def show_counts() -> None:
         column.metric(STATUS_LOOK[status][0], f"{counts.get(status, 0):,}", border=True)
 
 
+def turn_page(page: int) -> None:
+    """Show another page of the results."""
+    st.session_state["inbox_page"] = page
+
+
 def open_lead(lead_id: str) -> None:
     """Go to the lead's page."""
     st.switch_page(context.LEAD, query_params={"id": lead_id})
@@ -96,7 +101,7 @@ def show_leads(filters: InboxFilters) -> None:
             offset=(page - 1) * size,
         )
     if total == 0:
-        if filters == InboxFilters():
+        if astuple(filters) == astuple(InboxFilters()):
             st.info("No leads yet. They appear here as soon as n8n or the IMAP poller posts to /api/ingest.")
         else:
             st.info("No lead matches these filters. Clear the search or widen the period.")
@@ -118,12 +123,14 @@ def show_leads(filters: InboxFilters) -> None:
     first = (page - 1) * size + 1
     info, back, forward, size_box = st.columns([4, 1, 1, 1], vertical_alignment="center")
     info.caption(f"Leads {first:,}–{first + len(leads) - 1:,} of {total:,} · page {page} of {pages}")
-    if back.button("Previous", icon=":material/chevron_left:", disabled=page <= 1, width="stretch"):
-        st.session_state["inbox_page"] = page - 1
-        st.rerun(scope="fragment")
-    if forward.button("Next", icon=":material/chevron_right:", disabled=page >= pages, width="stretch"):
-        st.session_state["inbox_page"] = page + 1
-        st.rerun(scope="fragment")
+    back.button(
+        "Previous", icon=":material/chevron_left:", disabled=page <= 1, width="stretch",
+        on_click=turn_page, args=(page - 1,),
+    )  # fmt: skip
+    forward.button(
+        "Next", icon=":material/chevron_right:", disabled=page >= pages, width="stretch",
+        on_click=turn_page, args=(page + 1,),
+    )  # fmt: skip
     size_box.selectbox("Per page", PAGE_SIZES, index=PAGE_SIZES.index(size), key="inbox_size",
                        label_visibility="collapsed")  # fmt: skip
     picker, button = st.columns([4, 1], vertical_alignment="bottom")
@@ -143,8 +150,8 @@ def _option(leads: list, lead_id: str) -> str:
 st.title("Inbox")
 context.show_flashes()
 current = read_filters()
-# A new filter starts again at the first page.
-if st.session_state.get("inbox_filters") != current:
-    st.session_state["inbox_filters"] = current
+# A new filter starts again at the first page (compared as a tuple: this script's classes are new each run).
+if st.session_state.get("inbox_filters") != astuple(current):
+    st.session_state["inbox_filters"] = astuple(current)
     st.session_state["inbox_page"] = 1
 st.fragment(show_leads, run_every=context.current_settings().ui_refresh_seconds)(current)

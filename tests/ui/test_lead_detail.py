@@ -1,0 +1,147 @@
+"""The lead page: the e-mail as text, fields with provenance, corrections with a version check, actions."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlmodel import Session
+from streamlit.testing.v1 import AppTest
+
+from lead_engine.core.leads import correct_lead, get_lead, list_events
+from lead_engine.core.models import Job
+from lead_engine.core.settings import get_settings
+from tests.ui.conftest import XSS, LeadFactory, click, field, open_lead
+
+
+def read(engine: Engine, lead_id: str) -> tuple[str | None, str, dict, list[tuple[str, str]]]:
+    """The lead's company, status, field provenance and (action, actor) trail, fresh from the database."""
+    with Session(engine) as session:
+        lead = get_lead(session=session, lead_id=lead_id)
+        events = [(event.action, event.actor) for event in list_events(session=session, lead_id=lead_id)]
+        return lead.company, lead.status, dict(lead.fields), events
+
+
+def test_lead_page_shows_email_as_text_and_fields_with_provenance(signed_in: AppTest, make_lead: LeadFactory) -> None:
+    lead_id = make_lead(
+        company="Muster GmbH",
+        text="Firma: Muster GmbH\nAnsprechpartner: Max Muster",
+        html="<p onclick='x()'>Firma: <b>Muster GmbH</b></p><script>alert(1)</script>",
+    )
+    open_lead(signed_in, lead_id)
+    assert not signed_in.exception
+    assert signed_in.title[0].value == "Muster GmbH"
+    codes = [code.value for code in signed_in.code]
+    assert "Firma: Muster GmbH\nAnsprechpartner: Max Muster" in codes
+    assert "<p onclick='x()'>Firma: <b>Muster GmbH</b></p><script>alert(1)</script>" in codes
+    assert field(signed_in, "company").value == "Muster GmbH"
+    badges = [element.value for element in signed_in.markdown]
+    assert ":blue-badge[rule 90%]" in badges and ":violet-badge[llm 70%]" in badges
+    timeline = signed_in.dataframe[-1].value
+    assert list(timeline["What"]) == ["received"]
+
+
+def test_markup_in_lead_data_is_shown_as_text(signed_in: AppTest, make_lead: LeadFactory) -> None:
+    lead_id = make_lead(company=XSS, city="[click](http://evil.example)")
+    open_lead(signed_in, lead_id)
+    # The title escapes every Markdown character, so it renders the characters themselves.
+    assert signed_in.title[0].value == r"\<img src=x onerror=alert\(1\)\>"
+    assert field(signed_in, "company").value == XSS
+    assert field(signed_in, "city").value == "[click](http://evil.example)"
+
+
+def test_edit_and_save_records_the_operator(signed_in: AppTest, make_lead: LeadFactory, engine: Engine) -> None:
+    lead_id = make_lead(company="Mustr GmbH")
+    open_lead(signed_in, lead_id)
+    field(signed_in, "company").set_value("Muster GmbH")
+    click(signed_in, "Save corrections")
+    assert not signed_in.error
+    assert [toast.value for toast in signed_in.toast] == ["Saved Company\\."]
+    company, _, fields, events = read(engine, lead_id)
+    assert company == "Muster GmbH"
+    assert fields["company"] == {"provenance": "operator", "confidence": 1.0}
+    assert events[-1] == ("corrected", "operator")
+    # The page shows the saved value and the new provenance.
+    assert field(signed_in, "company").value == "Muster GmbH"
+    assert ":green-badge[operator 100%]" in [element.value for element in signed_in.markdown]
+
+
+def test_save_after_someone_else_changed_the_lead_shows_a_conflict(
+    signed_in: AppTest, make_lead: LeadFactory, engine: Engine
+) -> None:
+    lead_id = make_lead(company="Mustr GmbH")
+    open_lead(signed_in, lead_id)
+    with Session(engine) as session:
+        version = get_lead(session=session, lead_id=lead_id).version
+        correct_lead(session=session, lead_id=lead_id, version=version, changes={"city": "Köln"}, actor="colleague")
+    field(signed_in, "company").set_value("Muster GmbH")
+    click(signed_in, "Save corrections")
+    assert "changed by someone else" in signed_in.error[0].value
+    company, _, _, events = read(engine, lead_id)
+    assert company == "Mustr GmbH"
+    assert events[-1] == ("corrected", "colleague")
+    # The form now shows the colleague's change, ready to edit again.
+    assert field(signed_in, "city").value == "Köln"
+
+
+@pytest.fixture
+def sync_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Company Explorer is configured (the worker would sync; the UI only queues)."""
+    monkeypatch.setenv("LEAD_ENGINE_COMPANY_EXPLORER_URL", "http://127.0.0.1:9")
+    get_settings.cache_clear()
+
+
+def open_jobs(engine: Engine, lead_id: str, kind: str) -> int:
+    with Session(engine) as session:
+        query = select(Job).where(Job.lead_id == lead_id, Job.kind == kind, Job.status == "queued")
+        return len(session.scalars(query).all())
+
+
+def test_resync_queues_a_sync(sync_on: None, signed_in: AppTest, make_lead: LeadFactory, engine: Engine) -> None:
+    lead_id = make_lead(status="dead", last_error="gave up after 8 attempts: HTTP 503")
+    open_lead(signed_in, lead_id)
+    assert "HTTP 503" in signed_in.error[0].value
+    click(signed_in, "Resync")
+    _, status, _, events = read(engine, lead_id)
+    assert status == "ready" and events[-1] == ("resync_requested", "operator")
+    assert open_jobs(engine, lead_id, "sync") == 1
+    assert [toast.value for toast in signed_in.toast] == ["Resync queued\\."]
+
+
+def test_resync_button_is_off_without_a_company_explorer(signed_in: AppTest, make_lead: LeadFactory) -> None:
+    open_lead(signed_in, make_lead(status="dead"))
+    assert next(button for button in signed_in.button if button.label == "Resync").disabled
+
+
+def test_approve_marks_ready_and_queues_sync(
+    sync_on: None, signed_in: AppTest, make_lead: LeadFactory, engine: Engine
+) -> None:
+    lead_id = make_lead(status="needs_review")
+    open_lead(signed_in, lead_id)
+    click(signed_in, "Approve")
+    _, status, _, events = read(engine, lead_id)
+    assert status == "ready" and events[-1] == ("approved", "operator")
+    assert open_jobs(engine, lead_id, "sync") == 1
+
+
+def test_reject_with_reason(signed_in: AppTest, make_lead: LeadFactory, engine: Engine) -> None:
+    lead_id = make_lead(status="needs_review")
+    open_lead(signed_in, lead_id)
+    signed_in.text_input(key=f"reason_{lead_id}").set_value("job application")
+    click(signed_in, "Reject lead")
+    _, status, _, events = read(engine, lead_id)
+    assert status == "rejected" and events[-1] == ("rejected", "operator")
+    with Session(engine) as session:
+        assert list_events(session=session, lead_id=lead_id)[-1].detail == {"reason": "job application"}
+
+
+def test_reparse_queues_the_email_again(signed_in: AppTest, make_lead: LeadFactory, engine: Engine) -> None:
+    lead_id = make_lead(status="needs_review")
+    open_lead(signed_in, lead_id)
+    click(signed_in, "Reparse")
+    assert read(engine, lead_id)[3][-1] == ("reparse_requested", "operator")
+    assert open_jobs(engine, lead_id, "process") == 1
+
+
+def test_unknown_lead_says_so(signed_in: AppTest) -> None:
+    open_lead(signed_in, "does-not-exist")
+    assert "There is no lead with id" in signed_in.error[0].value
