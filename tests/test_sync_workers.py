@@ -8,18 +8,32 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import Engine, select
+from standardwebhooks import Webhook
 
+from lead_engine.api import create_app
 from lead_engine.core.db import read_session
 from lead_engine.core.leads import count_by_status
 from lead_engine.core.models import Job, Lead, LeadEvent
 from lead_engine.core.settings import Settings
+from tests.conftest import API_TOKEN
 from tests.support.company_explorer_server import TOKEN, ExplorerState
-from tests.support.ready_leads import actions_of, add_ready_lead, jobs_of, lead_of, running_explorer, sync_settings
-from tests.support.servers import engine_env, engine_process
+from tests.support.ready_leads import (
+    WEBHOOK_SECRET,
+    actions_of,
+    add_ready_lead,
+    jobs_of,
+    lead_of,
+    running_explorer,
+    running_sink,
+    sync_settings,
+)
+from tests.support.servers import ROOT, engine_env, engine_process, serve_app
 
 pytestmark = pytest.mark.slow
+FIXTURES = ROOT / "tests" / "fixtures" / "emails"
 
 
 def wait_for(check: Callable[[], bool], *, timeout: float, what: str) -> None:
@@ -119,6 +133,37 @@ def test_a_job_of_a_killed_worker_is_finished_by_another_and_the_company_exists_
     [job] = jobs_of(engine, lead_id, "sync")
     assert (job.status, job.attempts) == ("done", 2)
     assert actions_of(engine, lead_id) == ["sync_started", "sync_started", "synced"]
+
+
+def test_an_ingested_email_ends_synced_and_announced(
+    engine: Engine, settings: Settings, explorer: tuple[ExplorerState, str], tmp_path: Path
+) -> None:
+    state, url = explorer
+    with running_sink() as (sink, sink_url):
+        cfg = sync_settings(settings, url, sink_url)
+        env = worker_env(
+            cfg,
+            LEAD_ENGINE_SLACK_WEBHOOK_URL=cfg.slack_webhook_url or "",
+            LEAD_ENGINE_N8N_CALLBACK_URL=cfg.n8n_callback_url or "",
+            LEAD_ENGINE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        )
+        with serve_app(create_app(cfg)) as api_url, engine_process("worker", env, cwd=tmp_path):
+            answer = httpx.post(
+                f"{api_url}/api/ingest",
+                content=(FIXTURES / "cf7_de_fields.eml").read_bytes(),
+                headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "message/rfc822"},
+                timeout=30,
+            )
+            assert answer.status_code == 202, answer.text
+            lead_id = answer.json()["lead_id"]
+            wait_for(lambda: len(sink.on("/n8n")) == 1, timeout=60, what="the n8n callback")
+
+    lead = lead_of(engine, lead_id)
+    assert (lead.status, lead.company_explorer_id) == ("synced", "1")
+    assert state.companies["1"]["name"] == "Schreinerei Holzwurm e.K."
+    assert state.companies["1"]["domain"] == "schreinerei-holzwurm.de"
+    assert state.all_contacts()[0]["email"] == "martin@schreinerei-holzwurm.de"
+    assert Webhook(WEBHOOK_SECRET).verify(sink.on("/n8n")[0].body, sink.on("/n8n")[0].headers)["lead_id"] == lead_id
 
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
