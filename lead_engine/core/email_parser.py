@@ -37,6 +37,9 @@ LLM_FIELDS: tuple[str, ...] = (
     "country", "industry", "employees", "budget", "message",
 )  # fmt: skip
 _CORE_FIELDS = ("company", "contact_name", "email", "phone")
+# A lead e-mail's data sits in its first pages; the rest of a giant body only costs time.
+MAX_PARSE_CHARS = 100_000
+MAX_LINE_CHARS = 2_000
 _LLM_CONFIDENCE = 0.6
 
 
@@ -59,6 +62,10 @@ def choose_body_text(email: InboundEmail) -> str:
     rendered = html_to_text(email.html)
     # Many senders put "view this mail in a browser" in the plain part; the HTML then holds the lead.
     return (text if len(text.strip()) >= 0.4 * len(rendered.strip()) else rendered).strip()
+
+
+def _bounded(text: str) -> str:
+    return "\n".join(line[:MAX_LINE_CHARS] for line in text[:MAX_PARSE_CHARS].split("\n"))
 
 
 def _recipient_domains(email: InboundEmail) -> set[str]:
@@ -181,7 +188,7 @@ def _review(lead: ParsedLead, candidates: Candidates, text: str) -> None:
 
 
 def _parse(email: InboundEmail, settings: Settings, extractor: Extractor | None) -> ParsedLead:
-    body = choose_body_text(email)
+    body = _bounded(choose_body_text(email))
     thread = locate_lead_text(body, sender=email.sender, subject=email.subject, own_domains=settings.own_domains)
     profile = detect_profile(sender=thread.lead_sender, subject=thread.subject, text=thread.lead_text)
     lead_text, footer = split_footer(thread.lead_text, profile)

@@ -15,6 +15,7 @@ from lead_engine.core.field_normalizer import is_excluded_domain
 MAX_UNWRAP = 4
 # quotequail and mail-parser-reply scan line by line with regexes; the head of a long mail is where leads are.
 MAX_THREAD_CHARS = 60_000
+MAX_UNWRAP_LINES = 400
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|aw|wg|fw|fwd|antw|wtr|tr|sv|vs)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 _REPLY_PARSER = EmailReplyParser(languages=["de", "en"])
 
@@ -43,10 +44,18 @@ def address_domain(sender: str) -> str:
 
 
 def _unwrap(text: str) -> dict[str, str] | None:
+    # quotequail is quadratic in header-like lines ("Firma: …"), so it only sees the head; the forwarded
+    # or quoted message runs to the end, so the tail joins whichever part ends the head.
+    lines = text.split("\n")
+    head, tail = "\n".join(lines[:MAX_UNWRAP_LINES]), "\n".join(lines[MAX_UNWRAP_LINES:])
     try:
-        return quotequail.unwrap(text)
+        found = quotequail.unwrap(head)
     except Exception:  # noqa: BLE001 - a quoting heuristic failing only means "not a forward"
         return None
+    if found and tail:
+        last = "text_bottom" if found.get("text_bottom") else "text"
+        found[last] = found.get(last, "") + "\n" + tail
+    return found
 
 
 def _split_with_reply_parser(text: str) -> dict[str, str] | None:

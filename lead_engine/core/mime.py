@@ -23,8 +23,11 @@ MAX_BODY_CHARS = 1_000_000
 # Forwarded-as-attachment chains deeper than this are loops or attacks.
 MAX_DEPTH = 12
 
-# Mail clients label Windows-1252 text as ISO-8859-1 or ASCII; cp1252 decodes both correctly (€, „ “).
-_CHARSET_ALIASES = {"iso-8859-1": "cp1252", "latin-1": "cp1252", "latin1": "cp1252", "us-ascii": "cp1252"}
+# Mail clients label Windows-1252 and UTF-8 text as ISO-8859-1 or ASCII. Valid UTF-8 with non-ASCII bytes is
+# almost never an accident, so these labels try UTF-8 first, then cp1252, which also covers € and „ “.
+_WEAK_CHARSETS = frozenset(
+    {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "us-ascii", "ascii", "windows-1252", "cp1252"}
+)
 _BODY_BOUNDARY = re.compile(r"^--([0-9A-Za-z'()+_,./:=?-]{1,70}?)(?:--)?\s*$", re.MULTILINE)
 _FORWARD_MARKER = "---------- Forwarded message ---------"
 
@@ -47,9 +50,9 @@ class MimeContent:
 def decode_bytes(data: bytes, charset: str | None) -> str:
     """Decode bytes with the declared charset when it works, else UTF-8, else Windows-1252."""
     candidates: list[str] = []
-    if charset:
-        name = charset.strip().strip("\"'").lower()
-        candidates.append(_CHARSET_ALIASES.get(name, name))
+    name = (charset or "").strip().strip("\"'").lower()
+    if name and name not in _WEAK_CHARSETS:
+        candidates.append(name)
     candidates += ["utf-8", "cp1252"]
     for candidate in candidates:
         try:

@@ -35,7 +35,8 @@ _POSTAL_LINE = re.compile(r"^(?:[A-Za-z]{1,2}\s?-\s?)?\d{4,5}\s+[^\d@|]{2,40}$")
 _LABELLED = re.compile(r"^(?:tel|telefon|phone|fon|fax|mobil|mobile|handy|e-?mail|web|www|http|ust|hrb|amtsgericht)",
                        re.IGNORECASE)  # fmt: skip
 _NAME_WORD = re.compile(r"^(?:[A-ZÄÖÜ][\w'’.-]*|von|van|de|der|den|zu|du|da|di|le|la|el)$")
-_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+# Bounded repeats: unbounded ones make a long run of letters without "@" quadratic.
+_EMAIL = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 _WEBSITE = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"'()\[\]|,;]+")
 _SENT_FROM = re.compile(
     r"^\s*(?:von meinem \S+ gesendet|gesendet von (?:meinem )?\S+.*|sent from my \S+.*|get outlook for \S+.*)\s*$",
