@@ -25,6 +25,7 @@ _GERMAN_FORMS = re.compile(
     r"\b(?:e\.\s?K(?:fm|fr)?\.|eG|e\.\s?V\.|gGmbH|mbH|PartG(?:\s?mbB)?|KGaA|GbR|OHG|oHG|UG|SE)(?=\s|$|,|\))"
 )
 _LEGAL_TYPES = cleanco.typesources()
+_LEGAL_WORDS = frozenset(word for _, term in _LEGAL_TYPES for word in re.findall(r"\w+", term.lower()))
 _STREET = re.compile(
     r"^(?P<street>[^\d,:@|]{3,60}?\s\d{1,4}\s?[a-zA-Z]?(?:\s?[-/]\s?\d{1,4}[a-zA-Z]?)?)(?:\s*,\s*(?P<rest>.+))?$"
     r"|^(?P<en>\d{1,5}[a-zA-Z]?\s+[A-Za-z][^,@|]*\b(?:street|road|lane|avenue|way|drive|close|st|rd|ave)\.?)"
@@ -65,7 +66,11 @@ def has_legal_form(line: str) -> bool:
     line = line.strip()
     if not line or len(line) > 80 or "@" in line:
         return False
-    return bool(cleanco.matches(line, _LEGAL_TYPES)) or bool(_GERMAN_FORMS.search(line))
+    if _GERMAN_FORMS.search(line):
+        return True
+    # cleanco.matches normalises every known form per call; most lines share no word with any form at all.
+    words = set(re.findall(r"\w+", line.lower()))
+    return bool(words & _LEGAL_WORDS) and bool(cleanco.matches(line, _LEGAL_TYPES))
 
 
 def _looks_like_name(line: str) -> bool:
