@@ -1,0 +1,269 @@
+"""The built-in IMAP poller: stores each unseen mail through the durable ingest path, then marks it seen.
+
+A mail is marked seen (or moved) only after its lead is committed, so a crash in between re-reads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+
+from imap_tools import BaseMailBox, MailBox, MailBoxUnencrypted
+from imap_tools.errors import ImapToolsError
+from imap_tools.utils import encode_folder
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from lead_engine.core.db import get_engine, run_migrations
+from lead_engine.core.errors import LeadEngineError
+from lead_engine.core.inbound import PreparedIngest, prepare_ingest
+from lead_engine.core.ingest import IngestOutcome, write_batch_with_retry
+from lead_engine.core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "imap"
+# Rejected mails keep this keyword (and \Flagged) so the search for new mail skips them without marking them read.
+REJECTED_KEYWORD = "LeadEngineRejected"
+UNSEEN = f"UNSEEN UNKEYWORD {REJECTED_KEYWORD}"
+CHUNK = 50
+IMAP_TIMEOUT = 30.0
+MAX_BACKOFF = 60.0
+# Errors that mean the IMAP connection is gone or unusable: drop it and connect again.
+CONNECTION_ERRORS = (OSError, imaplib.IMAP4.error, ImapToolsError)
+
+
+@dataclass
+class MailboxConnection:
+    """A logged-in mailbox with the watched folder selected and the capabilities the server announced."""
+
+    box: BaseMailBox
+    capabilities: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass
+class PollResult:
+    """What one poll did: mails stored as new leads, repeats of stored ones, and mails refused."""
+
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+
+def open_mailbox(settings: Settings) -> MailboxConnection:
+    """Connect and log in to the configured mailbox and select the watched folder."""
+    mailbox_class = MailBox if settings.imap_ssl else MailBoxUnencrypted
+    box = mailbox_class(settings.imap_host or "", settings.imap_port, timeout=IMAP_TIMEOUT)
+    password = settings.imap_password.get_secret_value() if settings.imap_password else ""
+    box.login(settings.imap_user or "", password, initial_folder=settings.imap_folder)
+    _, data = box.client.capability()
+    capabilities = frozenset(data[-1].decode(errors="replace").upper().split()) if data and data[-1] else frozenset()
+    folder = settings.imap_processed_folder
+    if folder and not box.folder.exists(folder):
+        box.folder.create(folder)
+    return MailboxConnection(box=box, capabilities=capabilities)
+
+
+def close_mailbox(connection: MailboxConnection) -> None:
+    """Log out, ignoring a connection that is already gone."""
+    with contextlib.suppress(*CONNECTION_ERRORS):
+        connection.box.logout()
+
+
+def _check(result: tuple[str, list[object]], what: str) -> None:
+    if result[0] != "OK":
+        raise imaplib.IMAP4.error(f"{what} failed: {result[0]} {result[1]!r}")
+
+
+def _fetch_raw(connection: MailboxConnection, uid: str) -> bytes | None:
+    result = connection.box.client.uid("FETCH", uid, "(BODY.PEEK[])")
+    _check(result, "FETCH")
+    for item in result[1]:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
+            return item[1]
+    return None  # expunged by someone else since the search
+
+
+def _mark_done(connection: MailboxConnection, uids: list[str], settings: Settings) -> None:
+    if not uids:
+        return
+    client, uid_set = connection.box.client, ",".join(uids)
+    _check(client.uid("STORE", uid_set, "+FLAGS", "(\\Seen)"), "STORE \\Seen")
+    folder = settings.imap_processed_folder
+    if not folder:
+        return
+    target = encode_folder(folder).decode("ascii")  # modified UTF-7, quoted: ASCII by definition
+    if "MOVE" in connection.capabilities:
+        _check(client.uid("MOVE", uid_set, target), "MOVE")
+        return
+    _check(client.uid("COPY", uid_set, target), "COPY")
+    _check(client.uid("STORE", uid_set, "+FLAGS", "(\\Deleted)"), "STORE \\Deleted")
+    if "UIDPLUS" in connection.capabilities:
+        # A plain EXPUNGE would also remove mails other clients marked deleted.
+        _check(client.uid("EXPUNGE", uid_set), "UID EXPUNGE")
+
+
+def reject_mail(connection: MailboxConnection, uid: str, reason: str, *, message_id: str = "") -> None:
+    """Flag a mail that cannot be stored and log why; it stays in the folder for a person to look at."""
+    logger.warning(
+        "mail not stored: %s",
+        reason,
+        extra={"action": "imap.rejected", "uid": uid, "message_id": message_id or "-", "reason": reason},
+    )
+    client = connection.box.client
+    result = client.uid("STORE", uid, "+FLAGS", f"(\\Flagged {REJECTED_KEYWORD})")
+    if result[0] != "OK":
+        # Servers without custom keywords: mark it read instead, so it is not fetched again and again.
+        _check(client.uid("STORE", uid, "+FLAGS", "(\\Flagged \\Seen)"), "STORE \\Flagged")
+
+
+def store_mails(engine: Engine, items: list[PreparedIngest]) -> list[IngestOutcome | Exception]:
+    """Commit a group of mails; a mail the database refuses is returned as its error, an outage is raised."""
+    try:
+        return list(write_batch_with_retry(engine, items))
+    except OperationalError:
+        raise
+    except SQLAlchemyError as exc:
+        if len(items) == 1:
+            logger.warning("the database refused a mail: %s", _db_reason(exc), extra={"action": "imap.store_refused"})
+            return [exc]
+    # One mail the database refuses must not hold back the others of its group.
+    return [result for item in items for result in store_mails(engine, [item])]
+
+
+def _prepare(connection: MailboxConnection, uid: str, size: int, settings: Settings) -> PreparedIngest | str:
+    limit = settings.max_body_bytes
+    if size > limit:
+        return f"message is {size} bytes, over the {limit} byte limit"
+    raw = _fetch_raw(connection, uid)
+    if raw is None:
+        return ""
+    if len(raw) > limit:
+        return f"message is {len(raw)} bytes, over the {limit} byte limit"
+    try:
+        return prepare_ingest("message/rfc822", raw, source=SOURCE)
+    except LeadEngineError as exc:
+        return str(exc)
+    except Exception as exc:
+        logger.exception("reading a mail failed", extra={"action": "imap.unreadable", "uid": uid})
+        return f"unreadable message: {type(exc).__name__}: {exc}"
+
+
+def _poll_chunk(connection: MailboxConnection, engine: Engine, settings: Settings, uids: list[str]) -> PollResult:
+    result = PollResult()
+    heads = connection.box.fetch(uid_list=uids, headers_only=True, mark_seen=False, bulk=True)
+    sizes = {head.uid: (head.size_rfc822, (head.headers.get("message-id") or ("",))[0]) for head in heads}
+    prepared: list[tuple[str, str, PreparedIngest]] = []
+    for uid in uids:
+        if uid not in sizes:
+            continue
+        size, message_id = sizes[uid]
+        item = _prepare(connection, uid, size, settings)
+        if isinstance(item, PreparedIngest):
+            prepared.append((uid, message_id, item))
+        elif item:
+            reject_mail(connection, uid, item, message_id=message_id)
+            result.rejected += 1
+    outcomes = store_mails(engine, [item for _, _, item in prepared]) if prepared else []
+    done: list[str] = []
+    for (uid, message_id, _), outcome in zip(prepared, outcomes, strict=True):
+        if isinstance(outcome, IngestOutcome):
+            done.append(uid)
+            result.duplicates += outcome.duplicate
+            result.stored += not outcome.duplicate
+            logger.info(
+                "mail stored" if not outcome.duplicate else "mail already stored",
+                extra={"action": "imap.stored", "uid": uid, "lead_id": outcome.lead_id, "duplicate": outcome.duplicate},
+            )
+        else:
+            reject_mail(connection, uid, f"the database refused it: {outcome}", message_id=message_id)
+            result.rejected += 1
+    _mark_done(connection, done, settings)
+    return result
+
+
+def poll_mailbox(connection: MailboxConnection, engine: Engine, settings: Settings) -> PollResult:
+    """Store every unseen mail of the selected folder, then mark it seen or move it; returns the counts."""
+    total = PollResult()
+    uids = connection.box.uids(UNSEEN)
+    for start in range(0, len(uids), CHUNK):
+        chunk = _poll_chunk(connection, engine, settings, uids[start : start + CHUNK])
+        total.stored += chunk.stored
+        total.duplicates += chunk.duplicates
+        total.rejected += chunk.rejected
+    return total
+
+
+def _db_reason(exc: SQLAlchemyError) -> str:
+    # The driver's first line only: SQLAlchemy's own text carries the statement and its parameters (mail content).
+    origin = getattr(exc, "orig", None) or exc
+    lines = str(origin).strip().splitlines()
+    return f"{type(origin).__name__}: {lines[0] if lines else ''}"
+
+
+def _idle_reason(settings: Settings) -> str | None:
+    if not settings.imap_host:
+        return "LEAD_ENGINE_IMAP_HOST not set"
+    if not settings.imap_user:
+        return "LEAD_ENGINE_IMAP_USER not set"
+    return None
+
+
+def run_poller(settings: Settings, stop: threading.Event) -> None:
+    """Poll the mailbox every imap_poll_seconds until ``stop`` is set; errors back off and retry, never exit."""
+    reason = _idle_reason(settings)
+    if reason:
+        logger.info("IMAP poller idle: %s", reason, extra={"action": "imap.idle"})
+        stop.wait()
+        return
+    engine = get_engine(settings.database_url)
+    where = {"host": settings.imap_host, "port": settings.imap_port, "folder": settings.imap_folder}
+    logger.info("IMAP poller started", extra={"action": "imap.started", **where})
+    connection: MailboxConnection | None = None
+    schema_ready = False
+    failures = 0
+    while not stop.is_set():
+        try:
+            if connection is None:
+                connection = open_mailbox(settings)
+                logger.info("connected to the mailbox", extra={"action": "imap.connected", **where})
+            if not schema_ready:
+                run_migrations(engine)
+                schema_ready = True
+            result = poll_mailbox(connection, engine, settings)
+            if result.stored or result.duplicates or result.rejected:
+                logger.info("poll done", extra={"action": "imap.polled", **vars(result)})
+            failures = 0
+        except SQLAlchemyError as exc:
+            failures += 1
+            # The mails stay unseen on the server; the next poll stores them.
+            logger.warning("database unavailable: %s", _db_reason(exc), extra={"action": "imap.store_failed"})
+        except CONNECTION_ERRORS as exc:
+            failures += 1
+            logger.warning("mailbox connection failed: %s", exc, extra={"action": "imap.connection_failed", **where})
+            if connection is not None:
+                close_mailbox(connection)
+                connection = None
+        except Exception:
+            failures += 1
+            logger.exception("poll failed", extra={"action": "imap.poll_failed"})
+            if connection is not None:
+                close_mailbox(connection)
+                connection = None
+        delay = min(2.0 ** (failures - 1), MAX_BACKOFF) if failures else settings.imap_poll_seconds
+        stop.wait(delay)
+    if connection is not None:
+        close_mailbox(connection)
+    logger.info("IMAP poller stopped", extra={"action": "imap.stopped"})
+
+
+def main(settings: Settings) -> None:
+    """Run the poller until SIGTERM or SIGINT."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run_poller(settings, stop)

@@ -1,0 +1,316 @@
+"""The built-in IMAP poller against a real dovecot: mails become leads once, and nothing is ever lost."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlmodel import select
+
+from lead_engine.core.db import create_db_engine, read_session, run_migrations
+from lead_engine.core.inbound import prepare_ingest
+from lead_engine.core.ingest import write_batch_with_retry
+from lead_engine.core.models import Lead
+from lead_engine.core.settings import Settings
+from lead_engine.poller import (
+    REJECTED_KEYWORD,
+    MailboxConnection,
+    PollResult,
+    close_mailbox,
+    open_mailbox,
+    poll_mailbox,
+)
+from tests.support.dovecot import DOVEADM, DOVECOT, MISSING, Dovecot, running_dovecot
+from tests.support.servers import engine_process
+
+pytestmark = [pytest.mark.imap, pytest.mark.slow]
+
+POSTGRES_ADMIN_URL = os.environ.get("LEAD_ENGINE_TEST_POSTGRES_URL")
+SEEN, FLAGGED = "\\Seen", "\\Flagged"
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    """A real dovecot on a loopback port; missing dovecot fails the run in CI and skips it elsewhere."""
+    if DOVECOT is None or DOVEADM is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(MISSING)
+        pytest.skip(MISSING)
+    with running_dovecot() as server:
+        yield server
+
+
+def poller_settings(settings: Settings, dovecot: Dovecot, **changes: Any) -> Settings:
+    """The test's settings pointed at the dovecot's plain IMAP port."""
+    imap = {
+        "imap_host": "127.0.0.1",
+        "imap_port": dovecot.port,
+        "imap_user": dovecot.user,
+        "imap_password": SecretStr(dovecot.password),
+        "imap_ssl": False,
+        "imap_poll_seconds": 0.2,
+    }
+    return settings.model_copy(update={**imap, **changes})
+
+
+def poller_env(settings: Settings, dovecot: Dovecot) -> dict[str, str]:
+    """The environment a ``python -m lead_engine poller`` process reads the same settings from."""
+    return {
+        "LEAD_ENGINE_DATABASE_URL": settings.database_url,
+        "LEAD_ENGINE_IMAP_HOST": "127.0.0.1",
+        "LEAD_ENGINE_IMAP_PORT": str(dovecot.port),
+        "LEAD_ENGINE_IMAP_USER": dovecot.user,
+        "LEAD_ENGINE_IMAP_PASSWORD": dovecot.password,
+        "LEAD_ENGINE_IMAP_SSL": "false",
+        "LEAD_ENGINE_IMAP_POLL_SECONDS": "0.2",
+    }
+
+
+def lead_mail(number: int, *, message_id: str | None = "auto", padding: int = 0) -> bytes:
+    """A TradingTwins-style notification; ``message_id=None`` leaves the header out."""
+    header = f"Message-ID: <lead-{number}@tradingtwins.test>\r\n" if message_id == "auto" else ""
+    if message_id not in ("auto", None):
+        header = f"Message-ID: <{message_id}>\r\n"
+    body = f"Firma: Muster {number} GmbH\r\nAnsprechpartner: Herr Max Muster\r\nE-Mail: max{number}@muster.de\r\n"
+    return (
+        f"From: noreply@tradingtwins.test\r\nTo: leads@example.test\r\nSubject: Neue Anfrage {number}\r\n{header}"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}{'x' * padding}\r\n"
+    ).encode()
+
+
+def stored_leads(engine: Engine) -> list[Lead]:
+    """Every lead in the database, oldest first."""
+    with read_session(engine) as session:
+        return list(session.exec(select(Lead).order_by(Lead.subject)))  # type: ignore[arg-type]
+
+
+@contextmanager
+def mailbox_connection(settings: Settings) -> Iterator[MailboxConnection]:
+    """The poller's own connection, logged out at the end."""
+    connection = open_mailbox(settings)
+    try:
+        yield connection
+    finally:
+        close_mailbox(connection)
+
+
+def poll_once(settings: Settings, engine: Engine) -> PollResult:
+    """Connect, poll once, disconnect."""
+    with mailbox_connection(settings) as connection:
+        return poll_mailbox(connection, engine, settings)
+
+
+def wait_until(condition: Callable[[], bool], what: str, *, timeout: float = 90.0) -> None:
+    """Wait for ``condition``; the generous limit only stops a hung test, it measures nothing."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.1)
+
+
+def log_has(path: Path, needle: str, count: int = 1) -> Callable[[], bool]:
+    """A predicate: the process log holds ``needle`` at least ``count`` times."""
+    return lambda: path.exists() and path.read_text(errors="replace").count(needle) >= count
+
+
+def test_poll_stores_unseen_mails_as_received_leads_and_marks_them_seen(
+    settings: Settings, engine: Engine, dovecot: Dovecot
+) -> None:
+    dovecot.deliver(lead_mail(1))
+    dovecot.deliver(lead_mail(2))
+    assert poll_once(poller_settings(settings, dovecot), engine) == PollResult(stored=2)
+    leads = stored_leads(engine)
+    assert [(lead.subject, lead.status, lead.source) for lead in leads] == [
+        ("Neue Anfrage 1", "received", "imap"),
+        ("Neue Anfrage 2", "received", "imap"),
+    ]
+    assert [SEEN in flags for flags in dovecot.flags()] == [True, True]
+
+
+@pytest.mark.parametrize(
+    "again",
+    [
+        lead_mail(1),  # the identical message delivered twice: same Message-ID
+        lead_mail(1, message_id="resent-1@relay.test"),  # a relay gave it a new Message-ID: same content
+    ],
+)
+def test_redelivered_mail_maps_to_the_first_lead(
+    settings: Settings, engine: Engine, dovecot: Dovecot, again: bytes
+) -> None:
+    config = poller_settings(settings, dovecot)
+    dovecot.deliver(lead_mail(1))
+    assert poll_once(config, engine) == PollResult(stored=1)
+    dovecot.deliver(again)
+    assert poll_once(config, engine) == PollResult(duplicates=1)
+    assert len(stored_leads(engine)) == 1
+    assert [SEEN in flags for flags in dovecot.flags()] == [True, True]
+
+
+def test_mail_committed_before_a_crash_is_marked_seen_without_a_second_lead(
+    settings: Settings, engine: Engine, dovecot: Dovecot
+) -> None:
+    # The commit went through but the process died before it could mark the mail seen.
+    dovecot.deliver(lead_mail(1))
+    with mailbox_connection(poller_settings(settings, dovecot)) as connection:
+        uid = connection.box.uids("UNSEEN")[0]
+        raw = connection.box.client.uid("FETCH", uid, "(BODY.PEEK[])")[1][0][1]
+    [outcome] = write_batch_with_retry(engine, [prepare_ingest("message/rfc822", raw, source="imap")])
+    assert dovecot.flags() == [()]
+    assert poll_once(poller_settings(settings, dovecot), engine) == PollResult(duplicates=1)
+    assert [lead.id for lead in stored_leads(engine)] == [getattr(outcome, "lead_id", None)]
+    assert dovecot.flags() == [(SEEN,)]
+
+
+@pytest.mark.parametrize(
+    ("mail", "reason"),
+    [
+        (lead_mail(9, padding=6000), "over the 4096 byte limit"),  # larger than max_body_bytes
+        (b"From: someone@example.test\r\n\r\n\r\n", "nothing to parse"),  # no subject, no body
+    ],
+)
+def test_unusable_mail_stays_flagged_with_a_logged_reason_and_the_next_mail_is_stored(
+    settings: Settings, engine: Engine, dovecot: Dovecot, caplog: pytest.LogCaptureFixture, mail: bytes, reason: str
+) -> None:
+    config = poller_settings(settings, dovecot, max_body_bytes=4096)
+    dovecot.deliver(mail)
+    dovecot.deliver(lead_mail(1))
+    with caplog.at_level(logging.WARNING, logger="lead_engine.poller"):
+        assert poll_once(config, engine) == PollResult(stored=1, rejected=1)
+    rejected = [record for record in caplog.records if getattr(record, "action", None) == "imap.rejected"]
+    assert len(rejected) == 1 and reason in getattr(rejected[0], "reason", "")
+    refused, stored = dovecot.flags()
+    assert SEEN not in refused and {FLAGGED, REJECTED_KEYWORD} <= set(refused)
+    assert SEEN in stored
+    assert [lead.subject for lead in stored_leads(engine)] == ["Neue Anfrage 1"]
+    # The refused mail is left for a person, not fetched again on every poll.
+    assert poll_once(config, engine) == PollResult()
+    assert len(dovecot.flags()) == 2
+
+
+def test_processed_folder_receives_stored_mails(settings: Settings, engine: Engine, dovecot: Dovecot) -> None:
+    config = poller_settings(settings, dovecot, imap_processed_folder="Processed")
+    dovecot.deliver(lead_mail(1))
+    assert poll_once(config, engine) == PollResult(stored=1)
+    assert dovecot.flags("INBOX") == []
+    assert dovecot.flags("Processed") == [(SEEN,)]
+    assert len(stored_leads(engine)) == 1
+
+
+def test_poller_process_stores_new_mail_and_stops_on_sigterm(
+    settings: Settings, engine: Engine, dovecot: Dovecot, tmp_path: Path
+) -> None:
+    with engine_process("poller", poller_env(settings, dovecot), cwd=tmp_path) as process:
+        dovecot.deliver(lead_mail(1))
+        wait_until(lambda: len(stored_leads(engine)) == 1, "the mail to become a lead")
+        wait_until(lambda: dovecot.flags() == [(SEEN,)], "the mail to be marked seen")
+        dovecot.deliver(lead_mail(2))
+        wait_until(lambda: len(stored_leads(engine)) == 2, "the second mail to become a lead")
+    log = (tmp_path / "poller.log").read_text()
+    assert process.returncode == 0, log
+    assert "imap.stopped" in log
+    assert dovecot.password not in log
+
+
+def test_poller_process_reconnects_after_the_server_was_down_and_loses_nothing(
+    settings: Settings, engine: Engine, dovecot: Dovecot, tmp_path: Path
+) -> None:
+    log = tmp_path / "poller.log"
+    with engine_process("poller", poller_env(settings, dovecot), cwd=tmp_path) as process:
+        dovecot.deliver(lead_mail(1))
+        wait_until(lambda: len(stored_leads(engine)) == 1, "the first mail to become a lead")
+        dovecot.stop()
+        wait_until(log_has(log, "imap.connection_failed"), "the poller to notice the server is gone")
+        dovecot.drop_into_maildir(lead_mail(2))
+        dovecot.start()
+        wait_until(lambda: len(stored_leads(engine)) == 2, "the mail that arrived during the outage to be stored")
+        wait_until(lambda: dovecot.flags() == [(SEEN,), (SEEN,)], "both mails to be marked seen")
+        assert process.poll() is None
+    assert log_has(log, "imap.connected", count=2)(), log.read_text()
+
+
+@contextmanager
+def missing_postgres_database() -> Iterator[tuple[str, Callable[[], None]]]:
+    """A URL naming a PostgreSQL database that does not exist yet, and a function that creates it."""
+    assert POSTGRES_ADMIN_URL
+    admin = create_engine(make_url(POSTGRES_ADMIN_URL), isolation_level="AUTOCOMMIT")
+    name = f"lead_engine_poller_{uuid.uuid4().hex[:10]}"
+
+    def create() -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False), create
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+needs_postgres = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(not POSTGRES_ADMIN_URL, reason="LEAD_ENGINE_TEST_POSTGRES_URL is not set"),
+]
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=needs_postgres)])
+def test_poll_leaves_mail_unseen_when_the_database_is_unreachable(dovecot: Dovecot, backend: str) -> None:
+    with missing_postgres_database() as (url, create):
+        config = poller_settings(Settings(_env_file=None, database_url=url), dovecot)  # type: ignore[call-arg]
+        engine = create_db_engine(url)
+        dovecot.deliver(lead_mail(1))
+        with pytest.raises(OperationalError):
+            poll_once(config, engine)
+        assert dovecot.flags() == [()]
+        create()
+        run_migrations(engine)
+        assert poll_once(config, engine) == PollResult(stored=1)
+        assert dovecot.flags() == [(SEEN,)]
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=needs_postgres)])
+def test_poller_process_keeps_mail_unseen_until_the_database_is_reachable(
+    dovecot: Dovecot, tmp_path: Path, backend: str
+) -> None:
+    log = tmp_path / "poller.log"
+    with missing_postgres_database() as (url, create):
+        settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+        engine = create_db_engine(url)
+        with engine_process("poller", poller_env(settings, dovecot), cwd=tmp_path) as process:
+            dovecot.deliver(lead_mail(1))
+            wait_until(log_has(log, "imap.store_failed", count=2), "the poller to report the database")
+            assert dovecot.flags() == [()]
+            create()
+            wait_until(lambda: _count_leads(engine) == 1, "the mail to be stored once the database exists")
+            wait_until(lambda: dovecot.flags() == [(SEEN,)], "the mail to be marked seen")
+            assert process.poll() is None
+        engine.dispose()
+    assert process.returncode == 0
+
+
+def _count_leads(engine: Engine) -> int:
+    try:
+        return len(stored_leads(engine))
+    except SQLAlchemyError:  # the poller has not created the schema yet
+        return -1
+
+
+def test_poller_without_imap_host_idles_until_sigterm(tmp_path: Path) -> None:
+    log = tmp_path / "poller.log"
+    env = {"LEAD_ENGINE_DATABASE_URL": f"sqlite:///{tmp_path / 'leads.db'}"}
+    with engine_process("poller", env, cwd=tmp_path) as process:
+        wait_until(log_has(log, "IMAP poller idle: LEAD_ENGINE_IMAP_HOST not set"), "the idle message")
+        assert process.poll() is None
+    assert process.returncode == 0, log.read_text()
