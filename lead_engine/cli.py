@@ -1,4 +1,4 @@
-"""Command line: ``python -m lead_engine api|worker|ui|migrate|init-env|reparse|sync``."""
+"""Command line: ``python -m lead_engine api|worker|poller|ui|migrate|init-env|reparse|sync``."""
 
 from __future__ import annotations
 
@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("api", help="serve the HTTP API")
     commands.add_parser("worker", help="run queued jobs (parse, sync, notify)")
+    commands.add_parser("poller", help="read unseen mails from the IMAP mailbox into leads")
     commands.add_parser("ui", help="serve the Streamlit operator app")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     init = commands.add_parser("init-env", help="write .env with a generated API token and UI password")
@@ -93,6 +94,10 @@ def main(argv: list[str] | None = None) -> None:
         from lead_engine.worker import main as worker_main
 
         worker_main(settings)
+    elif args.command == "poller":
+        from lead_engine.poller import main as poller_main
+
+        poller_main(settings)
     elif args.command == "ui":
         _ui(settings)
     elif args.command == "migrate":
