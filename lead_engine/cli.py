@@ -19,7 +19,12 @@ def _api(settings: Settings) -> None:
     import uvicorn
 
     uvicorn.run(
-        "lead_engine.api:app_factory", factory=True, host=settings.host, port=settings.api_port, log_config=None
+        "lead_engine.api:app_factory",
+        factory=True,
+        host=settings.host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=settings.access_log,
     )
 
 

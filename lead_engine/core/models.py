@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
+import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,8 +18,12 @@ def utcnow() -> datetime:
 
 
 def new_id() -> str:
-    """A new random identifier for leads and raw messages."""
-    return uuid.uuid4().hex
+    """A new identifier, time-ordered like a UUIDv7 (48-bit milliseconds, then 80 random bits).
+
+    Ordered keys append to the end of each primary-key and lead_id index instead of dirtying a random
+    page per row, which keeps every ingest commit small.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -64,9 +69,7 @@ class Lead(SQLModel, table=True):
     raw_message_id: str = Field(foreign_key="raw_messages.id", max_length=32)
     status: str = Field(default="received", max_length=20, index=True)
     source: str = Field(default="email", max_length=64, index=True)
-    received_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True, nullable=False)
-    )
+    received_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     subject: str | None = Field(default=None, sa_column=Column(Text))
     sender: str | None = Field(default=None, max_length=512)

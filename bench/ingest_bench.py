@@ -1,0 +1,150 @@
+"""Ingest throughput and latency: our POST /api/ingest against a bare and a naive durable endpoint.
+
+Run: .venv/bin/python -m bench.ingest_bench [--seconds 10] [--connections 32]   (needs Debian's wrk)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench.report import machine_line, write_section
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "bench-token"
+RESULT = re.compile(r"RESULT requests=(\d+) duration_us=(\d+) p50_us=(\d+) p99_us=(\d+) errors=(\d+) non2xx=(\d+)")
+
+
+@dataclass
+class Run:
+    """One load run against one server."""
+
+    name: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    failures: int
+
+    @property
+    def rps(self) -> float:
+        """Requests per second."""
+        return self.requests / self.seconds
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+def measure(name: str, command: list[str], env: dict[str, str], port: int, args: argparse.Namespace) -> Run:
+    """Start a server, warm it up, load it with wrk, stop it."""
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait(f"http://127.0.0.1:{port}/", process)
+        url = f"http://127.0.0.1:{port}"
+        load = ["wrk", "-t2", f"-c{args.connections}", "--latency", "-s", str(ROOT / "bench" / "ingest.lua")]
+        subprocess.run([*load, "-d2s", url, "--", TOKEN], check=True, capture_output=True)  # warm-up
+        output = subprocess.run(
+            [*load, f"-d{args.seconds}s", url, "--", TOKEN], check=True, capture_output=True, text=True
+        ).stdout
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    found = RESULT.search(output)
+    if not found:
+        raise RuntimeError(f"wrk gave no result for {name}:\n{output}")
+    requests, duration, p50, p99, errors, non2xx = map(int, found.groups())
+    return Run(name, requests, duration / 1e6, p50 / 1000, p99 / 1000, errors + non2xx)
+
+
+def main() -> None:
+    """Measure the three endpoints and write the Ingest section of docs/BENCHMARKS.md."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+    workdir = Path(tempfile.mkdtemp(prefix="lead-engine-bench-"))
+    base_env = {key: value for key, value in os.environ.items() if not key.startswith("LEAD_ENGINE_")}
+    base_env["PYTHONPATH"] = str(ROOT)
+    uvicorn = [sys.executable, "-m", "uvicorn", "--no-access-log", "--log-level", "warning", "--host", "127.0.0.1"]
+
+    port = _free_port()
+    bare = measure("bare", [*uvicorn, "--port", str(port), "bench.baselines:bare_app"], base_env, port, args)
+    port = _free_port()
+    naive_env = {**base_env, "BENCH_NAIVE_DB": str(workdir / "naive.db")}
+    naive = measure("naive", [*uvicorn, "--port", str(port), "bench.baselines:naive_app"], naive_env, port, args)
+    port = _free_port()
+    ours_db = workdir / "leads.db"
+    ours_env = {
+        **base_env,
+        "LEAD_ENGINE_DATABASE_URL": f"sqlite:///{ours_db}",
+        "LEAD_ENGINE_API_TOKEN": TOKEN,
+        "LEAD_ENGINE_API_PORT": str(port),
+        "LEAD_ENGINE_LOG_LEVEL": "WARNING",
+    }
+    ours = measure("ours", [sys.executable, "-m", "lead_engine", "api"], ours_env, port, args)
+    with sqlite3.connect(ours_db) as connection:
+        stored = connection.execute("SELECT count(*) FROM leads").fetchone()[0]
+        synchronous = connection.execute("PRAGMA synchronous").fetchone()[0]
+
+    rows = "\n".join(
+        f"| {run.name} | {run.rps:,.0f} | {run.p50_ms:.1f} | {run.p99_ms:.1f} | {run.failures} |"
+        for run in (bare, naive, ours)
+    )
+    body = f"""
+Command: `.venv/bin/python -m bench.ingest_bench --seconds {args.seconds} --connections {args.connections}`.
+wrk, 2 threads, {args.connections} connections, {args.seconds} s after a 2 s warm-up, a unique lead per request;
+each server is one uvicorn process on 127.0.0.1 sharing the machine with wrk. {machine_line()}
+
+- **bare**: FastAPI endpoint that only validates the JSON object and answers 202 (no storage).
+- **naive**: one SQLite INSERT + COMMIT per request (WAL, `synchronous=FULL`), in the thread pool.
+- **ours**: `POST /api/ingest` (auth, 1 MiB streaming limit, idempotency keys, raw message + lead + event +
+  job + keys committed before the 202; group commit, SQLite WAL with `synchronous=FULL`).
+
+| endpoint | requests/s | p50 ms | p99 ms | failed |
+|---|---|---|---|---|
+{rows}
+
+- ours / bare throughput: **{ours.rps / bare.rps:.2f}** (target ≥ 0.70)
+- ours / naive throughput: **{ours.rps / naive.rps:.2f}** (target ≥ 2)
+- ours p99: **{ours.p99_ms:.1f} ms** (target ≤ 50 ms)
+- leads stored by ours: {stored:,} for {ours.requests:,} measured requests plus the warm-up
+  (`PRAGMA synchronous` = {synchronous}, 2 = FULL)
+"""
+    write_section("Ingest", body)
+    print(body)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
