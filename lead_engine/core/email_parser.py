@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from email.utils import getaddresses
-from functools import lru_cache
 
 from lead_engine.core.field_normalizer import (
     is_excluded_domain,
@@ -41,6 +40,7 @@ _CORE_FIELDS = ("company", "contact_name", "email", "phone")
 MAX_PARSE_CHARS = 100_000
 MAX_LINE_CHARS = 2_000
 _LLM_CONFIDENCE = 0.6
+_EXTRACTORS: dict[tuple[str, str, str, float], OpenAIExtractor] = {}
 
 
 def parse_email(email: InboundEmail, *, settings: Settings, extractor: Extractor | None = None) -> ParsedLead:
@@ -140,16 +140,11 @@ def _default_extractor(settings: Settings) -> Extractor | None:
     if not settings.llm_enabled:
         return None
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
-    return _cached_extractor(settings.openai_base_url or "", key, settings.llm_model, settings.llm_timeout)
-
-
-@lru_cache(maxsize=4)
-def _cached_extractor(base_url: str, api_key: str, model: str, timeout: float) -> OpenAIExtractor:
+    cache_key = (settings.openai_base_url or "", key, settings.llm_model, settings.llm_timeout)
     # One client per endpoint keeps its connection pool alive across e-mails.
-    settings = Settings(
-        openai_base_url=base_url or None, openai_api_key=api_key or None, llm_model=model, llm_timeout=timeout
-    )
-    return OpenAIExtractor(settings)
+    if cache_key not in _EXTRACTORS:
+        _EXTRACTORS[cache_key] = OpenAIExtractor(settings)
+    return _EXTRACTORS[cache_key]
 
 
 def _ask_llm(

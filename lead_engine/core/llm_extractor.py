@@ -10,8 +10,11 @@ from typing import Protocol
 
 import openai
 import phonenumbers
+from openai.types.chat import ChatCompletionMessageParam
+from openai.types.shared_params import ResponseFormatJSONSchema
 from rapidfuzz import fuzz
 
+from lead_engine.core.errors import LeadEngineError
 from lead_engine.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -45,7 +48,7 @@ _SYSTEM_PROMPT = (
 )
 
 
-class ExtractionError(Exception):
+class ExtractionError(LeadEngineError):
     """The LLM could not be reached or gave no usable answer."""
 
 
@@ -146,16 +149,14 @@ class OpenAIExtractor:
         """Release the HTTP connection pool."""
         self._client.close()
 
-    def _complete(self, messages: list[dict[str, str]], schema: dict[str, object]) -> str | None:
+    def _complete(self, messages: list[ChatCompletionMessageParam], schema: dict[str, object]) -> str | None:
+        response_format: ResponseFormatJSONSchema = {
+            "type": "json_schema",
+            "json_schema": {"name": "lead_fields", "strict": True, "schema": schema},
+        }
         try:
             response = self._client.chat.completions.create(
-                model=self._model,
-                messages=messages,  # type: ignore[arg-type]
-                temperature=0,
-                response_format={
-                    "type": "json_schema",
-                    "json_schema": {"name": "lead_fields", "strict": True, "schema": schema},
-                },
+                model=self._model, messages=messages, temperature=0, response_format=response_format
             )
         except openai.OpenAIError as exc:
             raise ExtractionError(f"LLM request failed: {type(exc).__name__}: {exc}") from exc
@@ -166,7 +167,7 @@ class OpenAIExtractor:
     def extract(self, *, text: str, subject: str, fields: Sequence[str]) -> dict[str, str]:
         """Ask for the missing fields; re-ask once with the validation error, then give up."""
         schema = build_schema(fields)
-        messages = [
+        messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": _SYSTEM_PROMPT},
             {"role": "user", "content": f"Subject: {subject}\n\n{text[:_MAX_SOURCE_CHARS]}"},
         ]
