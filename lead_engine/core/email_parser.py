@@ -20,7 +20,13 @@ from lead_engine.core.llm_extractor import ExtractionError, Extractor, OpenAIExt
 from lead_engine.core.mail_thread import MailThread, address_domain, locate_lead_text
 from lead_engine.core.sender_profiles import FREE_TEXT, PLATFORM_DOMAINS, SenderProfile, detect_profile, split_footer
 from lead_engine.core.settings import Settings
-from lead_engine.core.signature_block import extract_signature_facts, find_emails, find_phones, find_websites
+from lead_engine.core.signature_block import (
+    extract_signature_facts,
+    find_emails,
+    find_phones,
+    find_websites,
+    has_legal_form,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +87,9 @@ def _exclusions(email: InboundEmail, thread: MailThread, operator_text: str, set
     exclusions.emails = {found for raw in find_emails(operator_text) if (found := normalize_email(raw))}
     exclusions.phones = {
         found for raw in find_phones(operator_text, region=region) if (found := normalize_phone(raw, region))
+    }
+    exclusions.companies = {
+        line.strip().casefold() for line in operator_text.split("\n")[:300] if has_legal_form(line.strip())
     }
     operator_domains = {address.rpartition("@")[2] for address in exclusions.emails}
     operator_domains |= {address_domain(sender) for sender in thread.operator_senders}

@@ -39,6 +39,7 @@ class Exclusions:
     domains: set[str] = field(default_factory=set)
     emails: set[str] = field(default_factory=set)
     phones: set[str] = field(default_factory=set)
+    companies: set[str] = field(default_factory=set)
 
     def excludes_email(self, address: str) -> bool:
         """Whether an address is the operator's, a platform's or a machine's."""
@@ -120,6 +121,8 @@ def _is_excluded(name: str, value: str, exclusions: Exclusions) -> bool:
         return exclusions.excludes_website(value)
     if name == "phone":
         return value in exclusions.phones
+    if name == "company":
+        return value.casefold() in exclusions.companies
     return False
 
 

@@ -146,3 +146,18 @@ def test_labels_on_same_and_next_line_and_tables() -> None:
 def test_html_tables_become_label_value_rows() -> None:
     text = html_to_text("<table><tr><td>Firma</td><td>Muster AG</td></tr><tr><td>Ort</td><td>Berlin</td></tr></table>")
     assert [line.split() for line in text.splitlines()] == [["Firma", "Muster", "AG"], ["Ort", "Berlin"]]
+
+
+def test_forwarding_colleagues_company_and_phone_are_not_the_leads() -> None:
+    # No own domain configured: the forward itself tells whose data is whose.
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    text = (
+        "Bitte übernehmen.\n\nKlaus Becker\nMuster Solar GmbH\nTel. 030 5550100\n\n"
+        "---------- Forwarded message ---------\nFrom: Eva Lang <eva@lang-bau.de>\nSubject: Anfrage\n\n"
+        "Hallo, bitte um ein Angebot; Rückruf unter 030 5550100 oder 0171 2233445.\n\n"
+        "Gruß\nEva Lang\nMuster Solar GmbH\n"
+    )
+    lead = parse_email(InboundEmail(sender="Klaus Becker <klaus@mustersolar.de>", text=text), settings=settings)
+    assert lead.value("company") is None
+    assert lead.value("phone") == "+491712233445"
+    assert lead.value("email") == "eva@lang-bau.de"
