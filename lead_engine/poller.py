@@ -148,7 +148,7 @@ def _prepare(connection: MailboxConnection, uid: str, size: int, settings: Setti
         return prepare_ingest("message/rfc822", raw, source=SOURCE)
     except LeadEngineError as exc:
         return str(exc)
-    except Exception as exc:
+    except Exception as exc:  # the per-mail loop: one unreadable mail must not stop the others
         logger.exception("reading a mail failed", extra={"action": "imap.unreadable", "uid": uid})
         return f"unreadable message: {type(exc).__name__}: {exc}"
 
@@ -180,7 +180,8 @@ def _poll_chunk(connection: MailboxConnection, engine: Engine, settings: Setting
                 extra={"action": "imap.stored", "uid": uid, "lead_id": outcome.lead_id, "duplicate": outcome.duplicate},
             )
         else:
-            reject_mail(connection, uid, f"the database refused it: {outcome}", message_id=message_id)
+            why = _db_reason(outcome) if isinstance(outcome, SQLAlchemyError) else str(outcome)
+            reject_mail(connection, uid, f"the database refused it: {why}", message_id=message_id)
             result.rejected += 1
     _mark_done(connection, done, settings)
     return result
@@ -248,7 +249,7 @@ def run_poller(settings: Settings, stop: threading.Event) -> None:
             if connection is not None:
                 close_mailbox(connection)
                 connection = None
-        except Exception:
+        except Exception:  # the outermost loop: the poller outlives any one failing poll
             failures += 1
             logger.exception("poll failed", extra={"action": "imap.poll_failed"})
             if connection is not None:
