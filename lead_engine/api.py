@@ -107,8 +107,8 @@ def require_token(request: Request) -> str:
 
 
 def write_session(request: Request) -> Iterator[Session]:
-    """A session for a use case, which commits its own transaction."""
-    with Session(_engine(request)) as session:
+    """A session for a use case, which commits its own transaction; results stay readable after it."""
+    with Session(_engine(request), expire_on_commit=False) as session:
         yield session
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,6 +55,8 @@ class JobHandler(Protocol):
 
 
 HANDLERS: dict[str, JobHandler] = {}
+# Each of these registers its handlers when imported; they import this module, so they are loaded lazily.
+HANDLER_MODULES = ("lead_engine.core.processing", "lead_engine.core.sync", "lead_engine.core.notifications")
 
 
 def register_handler(kind: str, handler: JobHandler) -> None:
@@ -64,6 +67,8 @@ def register_handler(kind: str, handler: JobHandler) -> None:
 def execute_job(ctx: JobContext) -> str:
     """Run one claimed job to its next state and return that state: done, queued or dead."""
     job = ctx.job
+    for module in HANDLER_MODULES:
+        importlib.import_module(module)
     handler = HANDLERS.get(job.kind)
     if handler is None:
         return _give_up(ctx, None, f"no handler for job kind {job.kind!r}")
@@ -103,9 +108,7 @@ def _give_up(ctx: JobContext, handler: JobHandler | None, error: str) -> str:
     with Session(ctx.engine) as session, session.begin():
         if kill_job(session=session, job=ctx.job, worker=ctx.worker, error=error) and handler is not None:
             handler.on_dead(session, ctx, error)
-    logger.warning(
-        "job dead", extra={"action": "job.dead", "job_id": ctx.job.id, "kind": ctx.job.kind, "error": error}
-    )
+    logger.warning("job dead", extra={"action": "job.dead", "job_id": ctx.job.id, "kind": ctx.job.kind, "error": error})
     return "dead"
 
 
