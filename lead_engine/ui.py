@@ -28,7 +28,7 @@ def show_login() -> None:
     settings = context.current_settings()
     _, middle, _ = st.columns([1, 2, 1])
     with middle:
-        st.title("📥 Lead Engine")
+        st.title(":material/inbox: Lead Engine")
         st.caption("Sign in to watch, correct and sync incoming leads.")
         if not login_configured(settings):
             st.error("No login is configured. Set LEAD_ENGINE_UI_PASSWORD (or LEAD_ENGINE_UI_USERS) and restart.")

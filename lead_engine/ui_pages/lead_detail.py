@@ -134,7 +134,7 @@ def show_fields(lead: Lead) -> None:
     with st.form(f"fields_{lead.id}_{lead.version}", border=True):
         for name in CANONICAL_FIELDS:
             meta = lead.fields.get(name, {})
-            value, origin = st.columns([5, 1], vertical_alignment="bottom")
+            value, origin = st.columns([3, 1], vertical_alignment="bottom")
             with value:
                 if name == "message":
                     st.text_area(LABELS[name], original[name], key=field_key(lead, name), height=120)

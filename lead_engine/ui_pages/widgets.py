@@ -32,6 +32,11 @@ def status_text(status: str) -> str:
     return f"{symbol} {label}"
 
 
+def status_label(status: str) -> str:
+    """A status as plain words."""
+    return STATUS_LOOK.get(status, (status, "gray", ""))[0]
+
+
 def show_status(status: str) -> None:
     """A coloured badge for a lead status."""
     label, color, _ = STATUS_LOOK.get(status, (status, "gray", "•"))
