@@ -125,7 +125,8 @@ def test_operator_corrects_a_lead_in_the_browser(ui: tuple[str, str], engine: En
             api_url = ui[1]
             wait_for_http(f"{api_url}/api/health", timeout=30)
             plain = ingest(api_url, "Anfrage Verpackung", "Firma: Mustr GmbH\nAnsprechpartner: Max Muster")
-            hostile = ingest(api_url, "Anfrage <b>HTML</b>", "Firma: evil", html=f"<p>{XSS}</p><script>alert(2)</script>")
+            markup = f"<p>{XSS}</p><script>alert(2)</script>"
+            hostile = ingest(api_url, "Anfrage <b>HTML</b>", "Firma: evil", html=markup)
             set_company(engine, plain, "Mustr GmbH")
             set_company(engine, hostile, XSS)
 
