@@ -145,7 +145,7 @@ def _prepare(connection: MailboxConnection, uid: str, size: int, settings: Setti
     if len(raw) > limit:
         return f"message is {len(raw)} bytes, over the {limit} byte limit"
     try:
-        return prepare_ingest("message/rfc822", raw, source=SOURCE)
+        return prepare_ingest("message/rfc822", raw, source=SOURCE, channel="imap")
     except LeadEngineError as exc:
         return str(exc)
     except Exception as exc:  # the per-mail loop: one unreadable mail must not stop the others

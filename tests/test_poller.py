@@ -21,7 +21,7 @@ from sqlmodel import select
 from lead_engine.core.db import create_db_engine, read_session, run_migrations
 from lead_engine.core.inbound import prepare_ingest
 from lead_engine.core.ingest import write_batch_with_retry
-from lead_engine.core.models import Lead
+from lead_engine.core.models import Lead, LeadEvent
 from lead_engine.core.settings import Settings
 from lead_engine.poller import (
     REJECTED_KEYWORD,
@@ -136,6 +136,9 @@ def test_poll_stores_unseen_mails_as_received_leads_and_marks_them_seen(
         ("Neue Anfrage 2", "received", "imap"),
     ]
     assert [SEEN in flags for flags in dovecot.flags()] == [True, True]
+    with read_session(engine) as session:
+        events = session.exec(select(LeadEvent).where(LeadEvent.lead_id == leads[0].id)).all()
+    assert [(event.action, event.actor) for event in events] == [("received", "imap")]
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,7 @@ class PreparedIngest:
     keys: list[str] = field(default_factory=list)
     idempotency_key: str | None = None
     request_headers: dict[str, str] = field(default_factory=dict)
+    channel: str = "api"
 
 
 def media_type(content_type: str | None) -> str:
@@ -157,8 +158,12 @@ def prepare_ingest(
     idempotency_key: str | None = None,
     webhook_id: str | None = None,
     source: str | None = None,
+    channel: str = "api",
 ) -> PreparedIngest:
-    """Read a request and list its idempotency keys in the order the contract gives."""
+    """Read a request and list its idempotency keys in the order the contract gives.
+
+    ``channel`` names what delivered it (the API or the IMAP poller) in the lead's audit trail.
+    """
     email = read_inbound(content_type, body, source=source)
     if not (email.subject.strip() or email.text.strip() or email.html.strip()):
         raise UnprocessableError("nothing to parse: give at least one of raw_body, html_body, subject, raw_mime_b64")
@@ -180,4 +185,5 @@ def prepare_ingest(
         keys=list(dict.fromkeys(keys)),
         idempotency_key=idem,
         request_headers={name: value for name, value in headers.items() if value},
+        channel=channel,
     )

@@ -77,7 +77,9 @@ class _Rows:
                 email.sender[:512] or None, "[]", "{}", 1,
             )
         )  # fmt: skip
-        self.tables["lead_events"].append((lead_id, now, "api", "received", json.dumps({"source": email.source})))
+        self.tables["lead_events"].append(
+            (lead_id, now, item.channel, "received", json.dumps({"source": email.source}))
+        )
         self.tables["jobs"].append((lead_id, PROCESS_JOB, "queued", 0, 5, now, f"process-{lead_id}", "{}", now, now))
         return lead_id
 
