@@ -34,8 +34,9 @@ def show_per_day(figures: Dashboard) -> None:
     if not figures.per_day:
         st.info("No leads in this period yet.")
         return
-    frame = pd.DataFrame([{"Day": day.day, "Source": day.source, "Leads": day.count} for day in figures.per_day])
-    st.bar_chart(frame, x="Day", y="Leads", color="Source", stack=True, height=320)
+    rows = [{"Day": day.day.strftime("%d %b"), "Source": day.source, "Leads": day.count} for day in figures.per_day]
+    frame = pd.DataFrame(rows)
+    st.bar_chart(frame, x="Day", y="Leads", color="Source", stack=True, sort=False, height=320)
 
 
 def show_funnel(figures: Dashboard) -> None:

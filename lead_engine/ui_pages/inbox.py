@@ -9,7 +9,7 @@ import streamlit as st
 
 from lead_engine.core.leads import STATUSES, count_by_status, list_leads, list_sources
 from lead_engine.ui_pages import context
-from lead_engine.ui_pages.widgets import STATUS_LOOK, lead_title, leads_frame, status_text
+from lead_engine.ui_pages.widgets import STATUS_LOOK, lead_title, leads_frame, status_label
 
 PERIODS = {"Any time": None, "Today": 0, "Last 7 days": 6, "Last 30 days": 29, "Custom range": -1}
 PAGE_SIZES = (25, 50, 100, 200)
@@ -39,7 +39,7 @@ def read_filters() -> InboxFilters:
     search, status, source, period, score = st.columns([3, 3, 2, 2, 2], vertical_alignment="bottom")
     q = search.text_input("Search", placeholder="Company, contact, e-mail, city, subject…", key="inbox_q")
     statuses = status.multiselect(
-        "Status", STATUSES, format_func=status_text, placeholder="All statuses", key="inbox_status"
+        "Status", STATUSES, format_func=status_label, placeholder="All statuses", key="inbox_status"
     )
     chosen = source.selectbox("Source", ["All sources", *sources], key="inbox_source")
     period_name = period.selectbox("Received", list(PERIODS), key="inbox_period")
@@ -144,7 +144,7 @@ def show_leads(filters: InboxFilters) -> None:
 
 def _option(leads: list, lead_id: str) -> str:
     lead = next(lead for lead in leads if lead.id == lead_id)
-    return f"{status_text(lead.status)} · {lead_title(lead)}"
+    return f"{status_label(lead.status)} · {lead_title(lead)}"
 
 
 st.title("Inbox")

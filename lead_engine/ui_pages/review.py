@@ -8,7 +8,7 @@ import streamlit as st
 from lead_engine.core.leads import approve_leads, count_by_status, list_leads, resync_leads
 from lead_engine.core.models import Lead
 from lead_engine.ui_pages import context
-from lead_engine.ui_pages.widgets import lead_title, local_time, status_text
+from lead_engine.ui_pages.widgets import lead_title, local_time, status_label
 
 SHOWN = 200
 QUEUES = {"needs_review": "Needs review", "dead": "Dead letters"}
@@ -49,7 +49,7 @@ def show_queue(status: str) -> None:
         return
     frame = pd.DataFrame(
         [
-            {"Status": status_text(lead.status), "Received": local_time(lead.received_at), "Lead": lead_title(lead),
+            {"Status": status_label(lead.status), "Received": local_time(lead.received_at), "Lead": lead_title(lead),
              "Source": lead.source, "Reason": reason_of(lead), "Score": lead.score}
             for lead in leads
         ]

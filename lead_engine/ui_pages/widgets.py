@@ -26,12 +26,6 @@ PROVENANCE_COLOR = {"rule": "blue", "llm": "violet", "operator": "green"}
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])")
 
 
-def status_text(status: str) -> str:
-    """A status as plain text with its symbol, for tables and option lists."""
-    label, _, symbol = STATUS_LOOK.get(status, (status, "gray", "•"))
-    return f"{symbol} {label}"
-
-
 def status_label(status: str) -> str:
     """A status as plain words."""
     return STATUS_LOOK.get(status, (status, "gray", ""))[0]
@@ -65,7 +59,7 @@ def leads_frame(leads: list[Lead]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "Status": status_text(lead.status),
+                "Status": status_label(lead.status),
                 "Received": local_time(lead.received_at),
                 "Source": lead.source,
                 "Company": lead.company or "",
