@@ -14,7 +14,7 @@ from typing import Any
 
 from lead_engine.core.errors import BadRequestError, UnprocessableError, UnsupportedMediaTypeError
 from lead_engine.core.lead_fields import InboundEmail
-from lead_engine.core.mime import read_message
+from lead_engine.core.mime import email_input_from_mime
 
 JSON_TYPES = ("application/json",)
 MIME_TYPES = ("message/rfc822",)
@@ -77,20 +77,6 @@ def _received_at(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _email_from_mime(raw: bytes, source: str) -> InboundEmail:
-    content = read_message(raw)
-    return InboundEmail(
-        source=source,
-        subject=content.subject,
-        sender=content.sender,
-        text=content.text,
-        html=content.html,
-        message_id=content.message_id,
-        received_at=content.date,
-        raw_mime=raw,
-    )
-
-
 def _email_from_json(body: bytes) -> InboundEmail:
     try:
         decoded = body.decode("utf-8")
@@ -111,7 +97,7 @@ def _email_from_json(body: bytes) -> InboundEmail:
             raise UnprocessableError("field 'raw_mime_b64' is not valid base64") from exc
         if not raw.strip():
             raise UnprocessableError("field 'raw_mime_b64' holds an empty message")
-        email = _email_from_mime(raw, source)
+        email = email_input_from_mime(raw, source=source)
     else:
         email = InboundEmail(
             source=source,
@@ -122,7 +108,7 @@ def _email_from_json(body: bytes) -> InboundEmail:
             message_id=_text(payload, "message_id"),
             received_at=_received_at(_text(payload, "received_at")),
         )
-    email.extra = {key: value for key, value in payload.items() if key not in KNOWN_KEYS}
+    email.extra.update({key: value for key, value in payload.items() if key not in KNOWN_KEYS})
     return email
 
 
@@ -134,7 +120,7 @@ def read_inbound(content_type: str, body: bytes, *, source: str | None = None) -
     if kind in MIME_TYPES:
         if not body.strip():
             raise UnprocessableError("empty message/rfc822 body")
-        return _email_from_mime(body, source or "email")
+        return email_input_from_mime(body, source=source or "email")
     raise UnsupportedMediaTypeError(
         f"unsupported content type {kind or '(none)'!r}: send application/json or message/rfc822"
     )
