@@ -154,6 +154,7 @@ def test_operator_corrects_a_lead_in_the_browser(ui: tuple[str, str], engine: En
             page.goto(f"{ui_url}/lead?id={hostile}")
             sign_in(page)
             heading(page, XSS)
+            settle(page)
             assert (page.locator("h1").filter(has_text=XSS).first.text_content() or "").strip() == XSS
             assert page.get_by_label("Company", exact=True).input_value() == XSS
             page.get_by_role("tab", name="HTML source").click()
