@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+import psycopg
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from lead_engine.core.errors import LeadEngineError, UnprocessableError
 from lead_engine.core.inbound import PreparedIngest
-from lead_engine.core.models import IdempotencyKey, Lead, new_id, utcnow
+from lead_engine.core.models import new_id, utcnow
 
 logger = logging.getLogger(__name__)
+_DRIVER_INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, psycopg.errors.IntegrityError)
 
 MAX_BATCH = 256
 PROCESS_JOB = "process"
@@ -86,33 +89,48 @@ class _Rows:
     def add_key(self, key: str, lead_id: str, request_hash: str | None) -> None:
         self.tables["idempotency_keys"].append((key, lead_id, request_hash, self.now))
 
-    def insert(self, connection: Connection) -> None:
-        # One multi-row INSERT per table: the driver releases and re-takes the GIL once per statement
-        # step, and each re-take waits on the event loop thread, so fewer steps mean a faster commit.
+    def mark(self, name: str = "") -> str:
+        """The driver's placeholder for one value (a JSON cast on PostgreSQL)."""
+        if self.sqlite:
+            return "?"
+        return "%s::json" if name in JSON_COLUMNS else "%s"
+
+    def insert(self, cursor: Any) -> None:
+        # One multi-row INSERT per table: the driver releases and re-takes the GIL once per statement,
+        # and each re-take waits on the busy event loop thread, so fewer statements mean a faster commit.
         for table, values in self.tables.items():
             if not values:
                 continue
             columns = COLUMNS[table]
-            marks = ["?" if self.sqlite else ("%s::json" if name in JSON_COLUMNS else "%s") for name in columns]
+            row = f"({', '.join(self.mark(name) for name in columns)})"
             names = ", ".join(f'"{name}"' for name in columns)
-            row = f"({', '.join(marks)})"
             sql = f"INSERT INTO {table} ({names}) VALUES {', '.join([row] * len(values))}"
-            connection.exec_driver_sql(sql, tuple(value for values_row in values for value in values_row))
+            cursor.execute(sql, tuple(value for values_row in values for value in values_row))
+
+
+def _select_in(rows: _Rows, cursor: Any, sql: str, values: list[str]) -> list[tuple[Any, ...]]:
+    cursor.execute(sql.format(marks=", ".join([rows.mark()] * len(values))), tuple(values))
+    return list(cursor.fetchall())
 
 
 def write_batch(engine: Engine, items: list[PreparedIngest]) -> list[IngestOutcome | LeadEngineError]:
-    """Store a group of requests in one transaction; repeats map to the lead that holds one of their keys."""
-    with engine.begin() as connection:
-        all_keys = {key for item in items for key in item.keys}
+    """Store a group of requests in one transaction; repeats map to the lead that holds one of their keys.
+
+    This runs on the driver's connection directly (see ``_Rows``); on SQLite it takes the write lock first.
+    """
+    rows = _Rows(engine.dialect.name)
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        if rows.sqlite:
+            cursor.execute("BEGIN IMMEDIATE")
+        all_keys = list({key for item in items for key in item.keys})
+        found = _select_in(
+            rows, cursor, "SELECT key, lead_id, request_hash FROM idempotency_keys WHERE key IN ({marks})", all_keys
+        )
         known: dict[str, tuple[str, str | None]] = {
-            key: (lead_id, request_hash)
-            for key, lead_id, request_hash in connection.execute(
-                select(IdempotencyKey.key, IdempotencyKey.lead_id, IdempotencyKey.request_hash).where(
-                    IdempotencyKey.key.in_(all_keys)  # type: ignore[attr-defined]
-                )
-            )
+            key: (lead_id, request_hash) for key, lead_id, request_hash in found
         }
-        rows = _Rows(connection.dialect.name)
         results: list[tuple[str, bool] | LeadEngineError] = []
         for item in items:
             if item.idempotency_key in known and known[item.idempotency_key][1] not in (None, item.request_hash):
@@ -126,12 +144,17 @@ def write_batch(engine: Engine, items: list[PreparedIngest]) -> list[IngestOutco
                     known[key] = (lead_id, request_hash)
                     rows.add_key(key, lead_id, request_hash)
             results.append((lead_id, match is not None))
-        rows.insert(connection)
-        repeats = {result[0] for result in results if isinstance(result, tuple) and result[1]}
+        rows.insert(cursor)
+        repeats = list({result[0] for result in results if isinstance(result, tuple) and result[1]})
         statuses: dict[str, str] = {}
         if repeats:
-            query = select(Lead.id, Lead.status).where(Lead.id.in_(repeats))  # type: ignore[attr-defined]
-            statuses = {lead_id: status for lead_id, status in connection.execute(query)}
+            statuses = dict(_select_in(rows, cursor, "SELECT id, status FROM leads WHERE id IN ({marks})", repeats))
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        connection.close()
     return [
         result
         if isinstance(result, LeadEngineError)
@@ -145,7 +168,7 @@ def write_batch_with_retry(engine: Engine, items: list[PreparedIngest]) -> list[
     for attempt in range(5):
         try:
             return write_batch(engine, items)
-        except IntegrityError:
+        except (IntegrityError, *_DRIVER_INTEGRITY_ERRORS):
             # Another process stored one of these keys after our read; the next read sees it.
             logger.info("ingest key race, retrying", extra={"action": "ingest.key_race", "attempt": attempt})
     return write_batch(engine, items)
