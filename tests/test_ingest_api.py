@@ -132,3 +132,22 @@ def test_ingest_accepts_standard_webhooks_signature(settings: Settings, engine: 
         # The webhook-id is an idempotency key too.
         again = httpx.post(f"{url}/api/ingest", content=body, headers=_signed(secret, body))
         assert again.status_code == 200 and again.json()["lead_id"] == ok.json()["lead_id"]
+
+
+def test_two_api_instances_racing_on_one_email_give_one_lead(settings: Settings, engine: object) -> None:
+    from lead_engine.api import create_app
+    from tests.support.servers import serve_app
+
+    headers = {"Authorization": "Bearer test-token"}
+    with serve_app(create_app(settings)) as first, serve_app(create_app(settings)) as second:
+
+        def post(number: int) -> httpx.Response:
+            url = (first, second)[number % 2]
+            return httpx.post(f"{url}/api/ingest", json=TRADINGTWINS, headers=headers, timeout=60)
+
+        with ThreadPoolExecutor(max_workers=40) as pool:
+            responses = list(pool.map(post, range(40)))
+        assert {response.status_code for response in responses} <= {200, 202}
+        assert len({response.json()["lead_id"] for response in responses}) == 1
+        total = httpx.get(f"{first}/api/leads", headers=headers).json()["total"]
+    assert total == 1

@@ -5,21 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from lead_engine.core.errors import LeadEngineError, UnprocessableError
 from lead_engine.core.inbound import PreparedIngest
 from lead_engine.core.models import new_id, utcnow
 
 logger = logging.getLogger(__name__)
-_DRIVER_INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, psycopg.errors.IntegrityError)
 
 MAX_BATCH = 256
 PROCESS_JOB = "process"
@@ -119,6 +116,15 @@ def write_batch(engine: Engine, items: list[PreparedIngest]) -> list[IngestOutco
     This runs on the driver's connection directly (see ``_Rows``); on SQLite it takes the write lock first.
     """
     rows = _Rows(engine.dialect.name)
+    driver_error = engine.dialect.loaded_dbapi.Error
+    try:
+        return _write_rows(engine, rows, items)
+    except driver_error as exc:
+        # Callers see SQLAlchemy's exceptions (OperationalError, IntegrityError…) as everywhere else.
+        raise DBAPIError.instance(None, None, exc, driver_error, hide_parameters=True) from exc
+
+
+def _write_rows(engine: Engine, rows: _Rows, items: list[PreparedIngest]) -> list[IngestOutcome | LeadEngineError]:
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
@@ -168,7 +174,7 @@ def write_batch_with_retry(engine: Engine, items: list[PreparedIngest]) -> list[
     for attempt in range(5):
         try:
             return write_batch(engine, items)
-        except (IntegrityError, *_DRIVER_INTEGRITY_ERRORS):
+        except IntegrityError:
             # Another process stored one of these keys after our read; the next read sees it.
             logger.info("ingest key race, retrying", extra={"action": "ingest.key_race", "attempt": attempt})
     return write_batch(engine, items)
