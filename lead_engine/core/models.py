@@ -63,7 +63,10 @@ class Lead(SQLModel, table=True):
     """A lead's current state: the canonical fields, its status and the optimistic-lock version."""
 
     __tablename__ = "leads"
-    __table_args__ = (Index("ix_leads_status_received", "status", "received_at"),)
+    __table_args__ = (
+        Index("ix_leads_status_received", "status", "received_at"),
+        Index("ix_leads_source_received", "source", "received_at"),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     raw_message_id: str = Field(foreign_key="raw_messages.id", max_length=32)
@@ -103,6 +106,7 @@ class LeadEvent(SQLModel, table=True):
     """One line of a lead's audit trail: who or what did what, when."""
 
     __tablename__ = "lead_events"
+    __table_args__ = (Index("ix_lead_events_action_at", "action", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     lead_id: str = Field(foreign_key="leads.id", index=True, max_length=32)
