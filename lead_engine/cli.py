@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -29,13 +28,19 @@ def _api(settings: Settings) -> None:
 
 
 def _ui(settings: Settings) -> None:
-    ui_file = Path(__file__).with_name("ui.py")
-    args = [
-        sys.executable, "-m", "streamlit", "run", str(ui_file),
+    from streamlit.web import cli as streamlit_cli
+
+    from lead_engine.core.embedded_api import start_embedded_api
+
+    # Streamlit runs ui.py only when a browser connects; starting the embedded API here makes it answer
+    # from the start. ui.py's own call then finds it running (once per process).
+    start_embedded_api(settings)
+    sys.argv = [
+        "streamlit", "run", str(Path(__file__).with_name("ui.py")),
         "--server.headless", "true", "--server.address", settings.host, "--server.port", str(settings.ui_port),
-        "--browser.gatherUsageStats", "false",
+        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
     ]  # fmt: skip
-    os.execv(sys.executable, args)
+    sys.exit(streamlit_cli.main())
 
 
 def _reparse(settings: Settings, lead_ids: list[str]) -> None:
