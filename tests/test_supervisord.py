@@ -61,9 +61,11 @@ def test_supervisord_starts_every_program(tmp_path: Path) -> None:
         while httpx.get(lead_url, headers=headers).json()["status"] == "received":
             assert time.monotonic() < deadline, "the worker did not process the lead"
             time.sleep(0.2)
-        output = (tmp_path / "supervisord.out").read_bytes().decode(errors="replace")
-        for program in ("api", "worker", "ui", "poller"):
-            assert f"success: {program} entered RUNNING state" in output, output[-3000:]
+        running = [f"success: {program} entered RUNNING state" for program in ("api", "worker", "ui", "poller")]
+        deadline = time.monotonic() + 60
+        while not all(line in (output := (tmp_path / "supervisord.out").read_text(errors="replace")) for line in running):
+            assert time.monotonic() < deadline, output[-3000:]
+            time.sleep(0.2)
         assert "FATAL" not in output and "BACKOFF" not in output, output[-3000:]
     finally:
         process.terminate()
