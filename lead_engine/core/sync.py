@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from lead_engine.core.company_explorer import CompanyExplorerClient, SyncTarget
 from lead_engine.core.company_matching import (
@@ -225,7 +225,7 @@ def claim_lead_job(
     """Claim the lead's due job of ``kind``: (job, None); else (None, seconds until it is due) or (None, None)."""
     with session.begin():
         job = session.scalars(
-            select(Job).where(Job.lead_id == lead_id, Job.kind == kind, Job.status.in_(OPEN_STATUSES))  # type: ignore[attr-defined]
+            select(Job).where(col(Job.lead_id) == lead_id, col(Job.kind) == kind, col(Job.status).in_(OPEN_STATUSES))
         ).first()
         if job is None:
             return None, None
