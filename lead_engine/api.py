@@ -55,6 +55,7 @@ STATUS_CODES: dict[type[LeadEngineError], int] = {
     UnsupportedMediaTypeError: 415,
     UnprocessableError: 422,
 }
+INGEST_FIELDS = ("source", "subject", "raw_body", "html_body", "sender", "message_id", "received_at", "raw_mime_b64")
 INGEST_BODY = {
     "requestBody": {
         "required": True,
@@ -62,13 +63,7 @@ INGEST_BODY = {
             "application/json": {
                 "schema": {
                     "type": "object",
-                    "properties": {
-                        name: {"type": "string"}
-                        for name in (
-                            "source", "subject", "raw_body", "html_body", "sender",
-                            "message_id", "received_at", "raw_mime_b64",
-                        )
-                    },  # fmt: skip
+                    "properties": {name: {"type": "string"} for name in INGEST_FIELDS},
                     "additionalProperties": True,
                 }
             },
@@ -232,7 +227,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def patch_lead(lead_id: str, patch: LeadPatch, actor: Actor, session: WriteDep) -> dict[str, Any]:
         """Correct fields; 409 when ``version`` is stale."""
         changes = dict(patch.model_extra or {})
-        return lead_as_dict(correct_lead(session=session, lead_id=lead_id, version=patch.version, changes=changes, actor=actor))
+        return lead_as_dict(
+            correct_lead(session=session, lead_id=lead_id, version=patch.version, changes=changes, actor=actor)
+        )
 
     @app.post("/api/leads/{lead_id}/resync", status_code=202)
     def resync(lead_id: str, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
@@ -254,7 +251,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def reject(lead_id: str, body: ActionBody, actor: Actor, session: WriteDep) -> dict[str, Any]:
         """Mark the lead rejected; it is never synced."""
         version = body.version if body.version is not None else get_lead(session=session, lead_id=lead_id).version
-        return lead_as_dict(reject_lead(session=session, lead_id=lead_id, version=version, actor=actor, reason=body.reason))
+        return lead_as_dict(
+            reject_lead(session=session, lead_id=lead_id, version=version, actor=actor, reason=body.reason)
+        )
 
     return app
 

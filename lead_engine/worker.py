@@ -38,7 +38,7 @@ def run_worker(settings: Settings, stop: threading.Event) -> None:
                         claimed = claim_jobs(
                             session=session, worker=name, limit=free, lease_seconds=settings.job_lease_seconds
                         )
-                except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
+                except Exception:  # a database hiccup must not end the worker
                     logger.exception("claiming jobs failed", extra={"action": "worker.claim_failed"})
             for job in claimed:
                 ctx = JobContext(engine=engine, settings=settings, job=job, worker=name)

@@ -44,7 +44,8 @@ def test_ingest_same_email_with_new_key_maps_to_first_lead(client: httpx.Client)
     no_key = client.post("/api/ingest", json={**TRADINGTWINS, "raw_body": TRADINGTWINS["raw_body"] + "  \n"}).json()
     assert retried["lead_id"] == no_key["lead_id"] == first["lead_id"]
     # The second key now belongs to the lead as well.
-    assert client.post("/api/ingest", json={"subject": "other", "raw_body": "x"}, headers={"Idempotency-Key": "b"}).status_code == 422
+    other = client.post("/api/ingest", json={"subject": "other", "raw_body": "x"}, headers={"Idempotency-Key": "b"})
+    assert other.status_code == 422
     assert client.get("/api/leads").json()["total"] == 1
 
 

@@ -61,7 +61,7 @@ def test_body_just_under_the_limit_is_accepted(client: httpx.Client) -> None:
 
 
 def test_broken_mime_is_stored_not_refused(client: httpx.Client) -> None:
-    broken = b"Subject: =?utf-8?b?broken\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n--zz\r\nno end"
+    broken = b'Subject: =?utf-8?b?broken\r\nContent-Type: multipart/mixed; boundary="zz"\r\n\r\n--zz\r\nno end'
     response = client.post("/api/ingest", content=broken, headers={"Content-Type": "message/rfc822"})
     assert response.status_code == 202, response.text
 

@@ -63,7 +63,8 @@ def test_supervisord_starts_every_program(tmp_path: Path) -> None:
             time.sleep(0.2)
         running = [f"success: {program} entered RUNNING state" for program in ("api", "worker", "ui", "poller")]
         deadline = time.monotonic() + 60
-        while not all(line in (output := (tmp_path / "supervisord.out").read_text(errors="replace")) for line in running):
+        log_file = tmp_path / "supervisord.out"
+        while not all(line in (output := log_file.read_text(errors="replace")) for line in running):
             assert time.monotonic() < deadline, output[-3000:]
             time.sleep(0.2)
         assert "FATAL" not in output and "BACKOFF" not in output, output[-3000:]

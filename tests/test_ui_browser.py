@@ -9,14 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright import sync_api as playwright_api
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from lead_engine.core.leads import correct_lead, get_lead
 from lead_engine.core.settings import Settings
 from tests.support.servers import ROOT, engine_env, free_port, wait_for_http
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -149,14 +148,15 @@ def test_operator_corrects_a_lead_in_the_browser(ui: tuple[str, str], engine: En
             page.reload()
             sign_in(page)
             heading(page, "Muster GmbH")
-            assert page.get_by_label("Company", exact=True).input_value() == "Muster GmbH"
+            company = page.get_by_label("Company", exact=True)
+            playwright_api.expect(company).to_have_value("Muster GmbH", timeout=TIMEOUT_MS)
 
             page.goto(f"{ui_url}/lead?id={hostile}")
             sign_in(page)
             heading(page, XSS)
             settle(page)
             assert (page.locator("h1").filter(has_text=XSS).first.text_content() or "").strip() == XSS
-            assert page.get_by_label("Company", exact=True).input_value() == XSS
+            playwright_api.expect(page.get_by_label("Company", exact=True)).to_have_value(XSS, timeout=TIMEOUT_MS)
             page.get_by_role("tab", name="HTML source").click()
             page.get_by_text("<script>alert(2)</script>").first.wait_for(timeout=TIMEOUT_MS)
             assert page.locator("img[src='x']").count() == 0

@@ -50,7 +50,7 @@ _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
 class _Rows:
-    """Value tuples per table in their stored form (JSON text, naive UTC), for one executemany each.
+    """Value tuples per table in their stored form (JSON text, naive UTC), for one multi-row INSERT each.
 
     Ingest is the hot path: SQLAlchemy's per-value type processing cost more than the inserts themselves,
     so values are converted here the way the column types would (see models.UTCDateTime).

@@ -82,7 +82,7 @@ def execute_job(ctx: JobContext) -> str:
         return _give_up(ctx, handler, str(exc) or type(exc).__name__)
     except RetryableError as exc:
         return _retry_or_give_up(ctx, handler, str(exc) or type(exc).__name__, exc.retry_after)
-    except Exception as exc:  # noqa: BLE001 - a bug in one job must not stop the worker
+    except Exception as exc:  # a bug in one job must not stop the worker
         logger.exception("job failed", extra={"action": "job.failed", "job_id": job.id, "kind": job.kind})
         return _retry_or_give_up(ctx, handler, f"{type(exc).__name__}: {exc}", None)
 

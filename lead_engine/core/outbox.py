@@ -60,12 +60,14 @@ def enqueue_job(
     # prepares the statement (after a few runs on one connection): "no unique or exclusion constraint matching".
     where = text("status IN ('queued', 'running')")
     if dialect == "postgresql":
-        stmt: Any = pg_insert(Job).values(values).on_conflict_do_nothing(
-            index_elements=["lead_id", "kind"], index_where=where
+        stmt: Any = (
+            pg_insert(Job).values(values).on_conflict_do_nothing(index_elements=["lead_id", "kind"], index_where=where)
         )
     else:
-        stmt = sqlite_insert(Job).values(values).on_conflict_do_nothing(
-            index_elements=["lead_id", "kind"], index_where=where
+        stmt = (
+            sqlite_insert(Job)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["lead_id", "kind"], index_where=where)
         )
     session.execute(stmt)
 

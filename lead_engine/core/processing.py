@@ -60,7 +60,9 @@ class ProcessHandler:
     def run(self, ctx: JobContext) -> None:
         """Parse outside any write transaction, then record everything in one."""
         with read_session(ctx.engine) as session:
-            parsed = parse_stored(session=session, lead=get_lead(session=session, lead_id=ctx.job.lead_id), settings=ctx.settings)
+            parsed = parse_stored(
+                session=session, lead=get_lead(session=session, lead_id=ctx.job.lead_id), settings=ctx.settings
+            )
         with ctx.finish() as session:
             lead = get_lead(session=session, lead_id=ctx.job.lead_id)
             changed = apply_parsed(lead, parsed)

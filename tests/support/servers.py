@@ -69,11 +69,17 @@ def engine_env(settings_env: dict[str, str]) -> dict[str, str]:
 
 
 @contextmanager
-def engine_process(command: str, env: dict[str, str], *, cwd: Path, health_url: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def engine_process(
+    command: str, env: dict[str, str], *, cwd: Path, health_url: str | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``python -m lead_engine <command>`` until the block ends (SIGTERM, then SIGKILL)."""
     log = (cwd / f"{command}.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "lead_engine", command], env=engine_env(env), cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "lead_engine", command],
+        env=engine_env(env),
+        cwd=cwd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         if health_url:
