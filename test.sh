@@ -26,4 +26,5 @@ fi
 
 .venv/bin/ruff check lead_engine tests bench
 .venv/bin/ruff format --check lead_engine tests bench
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

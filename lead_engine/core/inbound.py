@@ -58,7 +58,8 @@ def _text(payload: dict[str, Any], name: str) -> str | None:
             continue
         if name == "sender" and isinstance(value, dict):
             # n8n's e-mail nodes give {"text": "Name <a@b>", "value": [{"address": …}]}.
-            value = value.get("text") or next(iter(value.get("value") or []), {}).get("address")
+            addresses: list[dict[str, Any]] = value.get("value") or []
+            value = value.get("text") or next(iter(addresses), {}).get("address")
         if not isinstance(value, str):
             raise UnprocessableError(f"field '{alias}' must be a string, got {type(value).__name__}")
         if "\x00" in value:

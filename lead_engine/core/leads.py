@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from lead_engine.core.errors import ConflictError, LeadEngineError, NotFoundError
 from lead_engine.core.lead_fields import CANONICAL_FIELDS
@@ -39,7 +39,7 @@ def list_leads(
     """One page of leads, newest first, with the total that matches the filters."""
     conditions: list[Any] = []
     if status:
-        conditions.append(Lead.status.in_(status.split(",")))  # type: ignore[attr-defined]
+        conditions.append(col(Lead.status).in_(status.split(",")))
     if source:
         conditions.append(Lead.source == source)
     if since:
@@ -47,7 +47,7 @@ def list_leads(
     if until:
         conditions.append(Lead.received_at < until)
     if min_score is not None:
-        conditions.append(Lead.score >= min_score)  # type: ignore[operator]
+        conditions.append(col(Lead.score) >= min_score)
     if q and q.strip():
         pattern = f"%{q.strip().lower()}%"
         conditions.append(or_(*(func.lower(getattr(Lead, name)).like(pattern) for name in SEARCHED)))
@@ -55,7 +55,7 @@ def list_leads(
     query = (
         select(Lead)
         .where(*conditions)
-        .order_by(Lead.received_at.desc(), Lead.id)  # type: ignore[attr-defined]
+        .order_by(col(Lead.received_at).desc(), Lead.id)
         .limit(max(1, min(limit, 500)))
         .offset(max(0, offset))
     )
@@ -64,13 +64,13 @@ def list_leads(
 
 def count_by_status(*, session: Session) -> dict[str, int]:
     """How many leads are in each status."""
-    rows = session.execute(select(Lead.status, func.count()).group_by(Lead.status))
+    rows = session.execute(select(col(Lead.status), func.count()).group_by(Lead.status))
     return {status: count for status, count in rows}
 
 
 def list_sources(*, session: Session) -> list[str]:
     """Every source leads came from, sorted."""
-    return sorted(session.scalars(select(Lead.source).distinct()))
+    return sorted(session.scalars(select(col(Lead.source)).distinct()))
 
 
 def get_lead(*, session: Session, lead_id: str) -> Lead:
@@ -83,7 +83,7 @@ def get_lead(*, session: Session, lead_id: str) -> Lead:
 
 def list_events(*, session: Session, lead_id: str) -> list[LeadEvent]:
     """The lead's audit trail, oldest first."""
-    query = select(LeadEvent).where(LeadEvent.lead_id == lead_id).order_by(LeadEvent.at, LeadEvent.id)  # type: ignore[arg-type]
+    query = select(LeadEvent).where(col(LeadEvent.lead_id) == lead_id).order_by(col(LeadEvent.at), col(LeadEvent.id))
     return list(session.scalars(query))
 
 
@@ -99,7 +99,7 @@ def _bump(session: Session, lead_id: str, version: int, values: dict[str, Any]) 
     """Write values only if nobody changed the lead since ``version`` was read."""
     result = session.execute(
         update(Lead)
-        .where(Lead.id == lead_id, Lead.version == version)  # type: ignore[arg-type]
+        .where(col(Lead.id) == lead_id, col(Lead.version) == version)
         .values(version=Lead.version + 1, updated_at=utcnow(), **values)
     )
     if not result.rowcount:  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from sqlalchemy import and_, exists, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from lead_engine.core.models import Job, utcnow
 
@@ -79,20 +79,20 @@ def claim_jobs(*, session: Session, worker: str, limit: int, lease_seconds: floa
     # One in-flight job of a kind per lead: skip a lead whose same-kind job another worker holds.
     busy = exists().where(
         and_(
-            other.lead_id == Job.lead_id,
-            other.kind == Job.kind,
-            other.id != Job.id,
-            other.status == "running",
-            other.locked_until > now,  # type: ignore[operator]
+            col(other.lead_id) == Job.lead_id,
+            col(other.kind) == Job.kind,
+            col(other.id) != Job.id,
+            col(other.status) == "running",
+            col(other.locked_until) > now,
         )
     )
     due = or_(
-        and_(Job.status == "queued", Job.run_after <= now),
-        and_(Job.status == "running", Job.locked_until < now),  # type: ignore[operator]
+        and_(col(Job.status) == "queued", col(Job.run_after) <= now),
+        and_(col(Job.status) == "running", col(Job.locked_until) < now),
     )
-    query = select(Job).where(due, ~busy).order_by(Job.run_after).limit(limit)  # type: ignore[arg-type]
+    query = select(Job).where(due, ~busy).order_by(col(Job.run_after)).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=Job)  # type: ignore[arg-type]
+        query = query.with_for_update(skip_locked=True, of=Job)
     with session.begin():
         jobs = list(session.scalars(query))
         lease = now + timedelta(seconds=lease_seconds)
@@ -118,7 +118,7 @@ def claim_jobs(*, session: Session, worker: str, limit: int, lease_seconds: floa
 def _finish(session: Session, job: ClaimedJob, worker: str, **values: Any) -> bool:
     result = session.execute(
         update(Job)
-        .where(Job.id == job.id, Job.locked_by == worker, Job.status == "running")  # type: ignore[arg-type]
+        .where(col(Job.id) == job.id, col(Job.locked_by) == worker, col(Job.status) == "running")
         .values(updated_at=utcnow(), locked_until=None, **values)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -150,4 +150,4 @@ def backoff_delay(attempt: int, *, base: float, cap: float, retry_after: float |
 
 def count_open_jobs(*, session: Session) -> int:
     """How many jobs are queued or running."""
-    return len(session.scalars(select(Job.id).where(Job.status.in_(OPEN_STATUSES))).all())  # type: ignore[attr-defined]
+    return len(session.scalars(select(col(Job.id)).where(col(Job.status).in_(OPEN_STATUSES))).all())

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from lead_engine.core.leads import count_by_status
 from lead_engine.core.models import Lead, LeadEvent, utcnow
@@ -63,8 +63,8 @@ def count_leads_per_day(*, session: Session, since: datetime) -> list[DailyCount
     """Leads received per day (UTC) and source since a moment, oldest day first."""
     day = func.date(Lead.received_at)
     query = (
-        select(day, Lead.source, func.count())
-        .where(Lead.received_at >= since)  # type: ignore[arg-type]
+        select(day, col(Lead.source), func.count())
+        .where(col(Lead.received_at) >= since)
         .group_by(day, Lead.source)
         .order_by(day, Lead.source)
     )
@@ -88,8 +88,8 @@ def summarise_sync(*, session: Session, since: datetime, by_status: dict[str, in
     received, done = aliased(LeadEvent), aliased(LeadEvent)
     query = (
         select(func.min(received.at), func.min(done.at))
-        .join(received, received.lead_id == done.lead_id)
-        .where(done.action == SYNCED_ACTION, done.at >= since, received.action == RECEIVED_ACTION)  # type: ignore[operator]
+        .join(received, col(received.lead_id) == done.lead_id)
+        .where(col(done.action) == SYNCED_ACTION, col(done.at) >= since, col(received.action) == RECEIVED_ACTION)
         .group_by(done.lead_id)
     )
     durations = [(end - start).total_seconds() for start, end in session.execute(query) if start and end]
@@ -102,7 +102,7 @@ def list_top_errors(*, session: Session, limit: int = 5) -> list[tuple[str, int]
     reason = func.substr(Lead.last_error, 1, ERROR_LENGTH)
     query = (
         select(reason, func.count())
-        .where(Lead.last_error.is_not(None))  # type: ignore[union-attr]
+        .where(col(Lead.last_error).is_not(None))
         .group_by(reason)
         .order_by(func.count().desc(), reason)
         .limit(limit)

@@ -213,7 +213,7 @@ def _request_sync(engine: Engine, settings: Settings, lead_id: str) -> None:
         # An attempt waiting for its backoff runs now: the operator asked for it.
         session.execute(
             update(Job)
-            .where(Job.lead_id == lead_id, Job.kind == SYNC_JOB, Job.status == "queued")  # type: ignore[arg-type]
+            .where(col(Job.lead_id) == lead_id, col(Job.kind) == SYNC_JOB, col(Job.status) == "queued")
             .values(run_after=utcnow())
         )
         record_event(session=session, lead_id=lead_id, action="sync_requested", actor="cli")
@@ -236,7 +236,7 @@ def claim_lead_job(
         # Conditional on what was read: a worker that claimed it meanwhile makes this update a no-op.
         claimed = session.execute(
             update(Job)
-            .where(Job.id == job.id, Job.status == job.status, Job.attempts == job.attempts)  # type: ignore[arg-type]
+            .where(col(Job.id) == job.id, col(Job.status) == job.status, col(Job.attempts) == job.attempts)
             .values(
                 status="running",
                 locked_by=worker,
