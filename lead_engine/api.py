@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session
 
 from lead_engine import __version__
@@ -156,6 +157,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         code = next((code for kind, code in STATUS_CODES.items() if isinstance(exc, kind)), 500)
         headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
         return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_down(_request: Request, exc: Exception) -> JSONResponse:
+        # n8n and the poller retry on 503; nothing was stored, so a retry loses nothing.
+        logger.error("database unavailable", extra={"action": "api.database_unavailable", "error": type(exc).__name__})
+        return JSONResponse(
+            {"detail": "database unavailable, nothing was stored; retry later"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.get("/api/health")
     def health(request: Request) -> JSONResponse:

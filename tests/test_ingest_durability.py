@@ -1,21 +1,24 @@
-"""A lead that got a 2xx survives the API process being killed with SIGKILL mid-traffic."""
+"""A lead that got a 2xx survives the API being killed mid-traffic; a database outage is a 503, not a 500."""
 
 from __future__ import annotations
 
 import signal
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from lead_engine.api import create_app
 from lead_engine.core.models import Lead, RawMessage
 from lead_engine.core.settings import Settings
-from tests.conftest import API_TOKEN
-from tests.support.servers import engine_process, free_port
+from tests.conftest import API_TOKEN, POSTGRES_ADMIN_URL
+from tests.support.servers import engine_process, free_port, serve_app
 
 pytestmark = pytest.mark.slow
 
@@ -66,3 +69,31 @@ def test_sigkill_loses_no_acknowledged_lead(settings: Settings, engine: Engine, 
         raw_count = len(session.scalars(select(RawMessage.id)).all())
     assert stored == set(acknowledged)
     assert raw_count >= len(acknowledged)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES_ADMIN_URL, reason="LEAD_ENGINE_TEST_POSTGRES_URL is not set")
+def test_database_outage_is_503_not_500(tmp_path: Path) -> None:
+    admin_url = make_url(POSTGRES_ADMIN_URL or "")
+    name = f"lead_engine_outage_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    settings = Settings(_env_file=None, database_url=url, api_token=API_TOKEN)  # type: ignore[call-arg]
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    try:
+        with serve_app(create_app(settings)) as api:
+            first = httpx.post(f"{api}/api/ingest", json={"subject": "a", "raw_body": "b"}, headers=headers)
+            assert first.status_code == 202
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            down = httpx.post(f"{api}/api/ingest", json={"subject": "c", "raw_body": "d"}, headers=headers)
+            assert down.status_code == 503, down.text
+            assert down.headers["Retry-After"] == "5" and "retry later" in down.json()["detail"]
+            assert httpx.get(f"{api}/api/leads", headers=headers).status_code == 503
+            assert httpx.get(f"{api}/api/health").status_code == 503
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
