@@ -7,11 +7,10 @@ import os
 import signal
 import socket
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from sqlmodel import Session
 
-from lead_engine.core import notifications, processing, sync  # noqa: F401 - register the job handlers
 from lead_engine.core.db import get_engine, run_migrations
 from lead_engine.core.jobs import JobContext, execute_job
 from lead_engine.core.outbox import claim_jobs
@@ -43,7 +42,10 @@ def run_worker(settings: Settings, stop: threading.Event) -> None:
             for job in claimed:
                 ctx = JobContext(engine=engine, settings=settings, job=job, worker=name)
                 in_flight.add(pool.submit(execute_job, ctx))
-            if not claimed:
+            if free <= len(claimed):
+                # Every thread is busy: claim again as soon as one finishes, not after a poll interval.
+                wait(in_flight, timeout=settings.worker_poll_seconds, return_when=FIRST_COMPLETED)
+            elif not claimed:
                 stop.wait(settings.worker_poll_seconds)
     logger.info("worker stopped", extra={"action": "worker.stopped", "worker": name})
 
