@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, text, update
+from sqlalchemy import and_, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -150,4 +150,46 @@ def backoff_delay(attempt: int, *, base: float, cap: float, retry_after: float |
 
 def count_open_jobs(*, session: Session) -> int:
     """How many jobs are queued or running."""
-    return len(session.scalars(select(col(Job.id)).where(col(Job.status).in_(OPEN_STATUSES))).all())
+    return session.scalar(select(func.count()).select_from(Job).where(col(Job.status).in_(OPEN_STATUSES))) or 0
+
+
+def claim_lead_job(
+    *, session: Session, lead_id: str, kind: str, worker: str, lease_seconds: float
+) -> tuple[ClaimedJob | None, float | None]:
+    """Claim the lead's due job of ``kind``: (job, None); else (None, seconds until it is due) or (None, None)."""
+    with session.begin():
+        job = session.scalars(
+            select(Job).where(col(Job.lead_id) == lead_id, col(Job.kind) == kind, col(Job.status).in_(OPEN_STATUSES))
+        ).first()
+        if job is None:
+            return None, None
+        now = utcnow()
+        due_at = job.run_after if job.status == "queued" else job.locked_until
+        if due_at is not None and due_at > now:
+            return None, (due_at - now).total_seconds()
+        # Conditional on what was read: a worker that claimed it meanwhile makes this update a no-op.
+        claimed = session.execute(
+            update(Job)
+            .where(col(Job.id) == job.id, col(Job.status) == job.status, col(Job.attempts) == job.attempts)
+            .values(
+                status="running",
+                locked_by=worker,
+                attempts=job.attempts + 1,
+                updated_at=now,
+                locked_until=now + timedelta(seconds=lease_seconds),
+            )
+        )
+        if not claimed.rowcount:  # type: ignore[attr-defined]
+            return None, 0.05
+        return (
+            ClaimedJob(
+                id=job.id or 0,
+                lead_id=lead_id,
+                kind=kind,
+                attempts=job.attempts + 1,
+                max_attempts=job.max_attempts,
+                idempotency_key=job.idempotency_key,
+                payload=dict(job.payload),
+            ),
+            None,
+        )

@@ -7,11 +7,10 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col
 
 from lead_engine.core.company_explorer import CompanyExplorerClient, SyncTarget
@@ -28,7 +27,7 @@ from lead_engine.core.jobs import JobContext, execute_job, register_handler
 from lead_engine.core.leads import SYNC_JOB, enqueue_sync, get_lead, record_event
 from lead_engine.core.models import Job, Lead, utcnow
 from lead_engine.core.notifications import CHANNELS, EVENTS, enqueue_notifications, notify_kind
-from lead_engine.core.outbox import OPEN_STATUSES, ClaimedJob
+from lead_engine.core.outbox import claim_lead_job
 from lead_engine.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -217,48 +216,6 @@ def _request_sync(engine: Engine, settings: Settings, lead_id: str) -> None:
             .values(run_after=utcnow())
         )
         record_event(session=session, lead_id=lead_id, action="sync_requested", actor="cli")
-
-
-def claim_lead_job(
-    *, session: Session, lead_id: str, kind: str, worker: str, lease_seconds: float
-) -> tuple[ClaimedJob | None, float | None]:
-    """Claim the lead's due job of ``kind``: (job, None); else (None, seconds until it is due) or (None, None)."""
-    with session.begin():
-        job = session.scalars(
-            select(Job).where(col(Job.lead_id) == lead_id, col(Job.kind) == kind, col(Job.status).in_(OPEN_STATUSES))
-        ).first()
-        if job is None:
-            return None, None
-        now = utcnow()
-        due_at = job.run_after if job.status == "queued" else job.locked_until
-        if due_at is not None and due_at > now:
-            return None, (due_at - now).total_seconds()
-        # Conditional on what was read: a worker that claimed it meanwhile makes this update a no-op.
-        claimed = session.execute(
-            update(Job)
-            .where(col(Job.id) == job.id, col(Job.status) == job.status, col(Job.attempts) == job.attempts)
-            .values(
-                status="running",
-                locked_by=worker,
-                attempts=job.attempts + 1,
-                updated_at=now,
-                locked_until=now + timedelta(seconds=lease_seconds),
-            )
-        )
-        if not claimed.rowcount:  # type: ignore[attr-defined]
-            return None, 0.05
-        return (
-            ClaimedJob(
-                id=job.id or 0,
-                lead_id=lead_id,
-                kind=kind,
-                attempts=job.attempts + 1,
-                max_attempts=job.max_attempts,
-                idempotency_key=job.idempotency_key,
-                payload=dict(job.payload),
-            ),
-            None,
-        )
 
 
 def _run_lead_job(engine: Engine, settings: Settings, lead_id: str, kind: str, *, wait: bool) -> None:
