@@ -81,6 +81,14 @@ def get_lead(*, session: Session, lead_id: str) -> Lead:
     return lead
 
 
+def lock_lead(*, session: Session, lead_id: str) -> Lead:
+    """The lead, freshly read and row-locked until the transaction ends (PostgreSQL; SQLite holds the write lock)."""
+    lead = session.get(Lead, lead_id, with_for_update=True, populate_existing=True)
+    if lead is None:
+        raise NotFoundError(f"lead {lead_id} not found")
+    return lead
+
+
 def list_events(*, session: Session, lead_id: str) -> list[LeadEvent]:
     """The lead's audit trail, oldest first."""
     query = select(LeadEvent).where(col(LeadEvent.lead_id) == lead_id).order_by(col(LeadEvent.at), col(LeadEvent.id))
