@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import httpx
+import pytest
+from pydantic import SecretStr
 from standardwebhooks import Webhook
 
 from lead_engine.core.settings import Settings
@@ -118,10 +120,7 @@ def test_ingest_accepts_standard_webhooks_signature(settings: Settings, engine: 
     from tests.support.servers import serve_app
 
     secret = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
-    signed_settings = settings.model_copy(update={"webhook_secret": secret})
-    from pydantic import SecretStr
-
-    signed_settings.webhook_secret = SecretStr(secret)
+    signed_settings = settings.model_copy(update={"webhook_secret": SecretStr(secret)})
     body = json.dumps(TRADINGTWINS).encode()
     with serve_app(create_app(signed_settings)) as url:
         ok = httpx.post(f"{url}/api/ingest", content=body, headers=_signed(secret, body))
@@ -152,3 +151,22 @@ def test_two_api_instances_racing_on_one_email_give_one_lead(settings: Settings,
         assert len({response.json()["lead_id"] for response in responses}) == 1
         total = httpx.get(f"{first}/api/leads", headers=headers).json()["total"]
     assert total == 1
+
+
+def test_empty_token_setting_never_lets_an_empty_bearer_in(
+    settings: Settings, engine: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lead_engine.api import create_app
+    from lead_engine.core.settings import Settings as FreshSettings
+    from tests.support.servers import serve_app
+
+    monkeypatch.setenv("LEAD_ENGINE_API_TOKEN", "")
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    from_env = FreshSettings(_env_file=None)  # type: ignore[call-arg]
+    assert from_env.api_token is None and not from_env.llm_enabled
+    empty = settings.model_copy(update={"api_token": SecretStr("")})
+    with serve_app(create_app(empty)) as url:
+        for header in ("Bearer", "bearer"):
+            response = httpx.post(f"{url}/api/ingest", json=TRADINGTWINS, headers={"Authorization": header})
+            assert response.status_code == 401, header
+            assert httpx.get(f"{url}/api/leads", headers={"Authorization": header}).status_code == 401

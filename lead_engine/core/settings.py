@@ -13,7 +13,12 @@ class Settings(BaseSettings):
     """Every setting the engine reads; tests build it directly."""
 
     model_config = SettingsConfigDict(
-        env_prefix="LEAD_ENGINE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="LEAD_ENGINE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        # `LEAD_ENGINE_API_TOKEN=` (say, an unset variable in a compose file) means "not set", never "empty".
+        env_ignore_empty=True,
     )
 
     database_url: str = "sqlite:///./data/leads.db"

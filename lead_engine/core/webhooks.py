@@ -18,16 +18,16 @@ SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
 def has_valid_token(settings: Settings, authorization: str | None) -> bool:
     """Whether the Authorization header carries the configured bearer token (constant-time compare)."""
-    if settings.api_token is None or not authorization:
+    expected = settings.api_token.get_secret_value().encode() if settings.api_token else b""
+    if not expected or not authorization:
         return False
     scheme, _, token = authorization.partition(" ")
-    expected = settings.api_token.get_secret_value().encode()
     return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected)
 
 
 def verify_signature(settings: Settings, headers: Mapping[str, str], body: bytes) -> None:
     """Accept the request only when it is signed with the configured secret within the tolerance."""
-    if settings.webhook_secret is None:
+    if settings.webhook_secret is None or not settings.webhook_secret.get_secret_value():
         raise UnauthorizedError("webhook signatures are not enabled: send Authorization: Bearer <token>")
     try:
         Webhook(settings.webhook_secret.get_secret_value()).verify(
