@@ -19,7 +19,6 @@ from sqlmodel import Session
 from lead_engine import __version__
 from lead_engine.core.db import get_engine, read_session, run_migrations
 from lead_engine.core.errors import (
-    BadRequestError,
     ConflictError,
     LeadEngineError,
     NotFoundError,
@@ -48,7 +47,6 @@ from lead_engine.core.webhooks import authorize
 logger = logging.getLogger(__name__)
 
 STATUS_CODES: dict[type[LeadEngineError], int] = {
-    BadRequestError: 400,
     UnauthorizedError: 401,
     NotFoundError: 404,
     ConflictError: 409,

@@ -11,15 +11,17 @@ OK_JSON = {"Content-Type": "application/json"}
 
 CASES = [
     # (body, headers, expected status, words the reason must contain)
-    (b'{"subject": "x", ', OK_JSON, 400, "malformed JSON"),  # truncated JSON
-    (b"not json at all", OK_JSON, 400, "malformed JSON"),  # plain text sent as JSON
+    (b'{"subject": "x", ', OK_JSON, 422, "malformed JSON"),  # truncated JSON
+    (b"not json at all", OK_JSON, 422, "malformed JSON"),  # plain text sent as JSON
     (b'[{"subject": "x"}]', OK_JSON, 422, "JSON object"),  # an array, not an object
     (b"{}", OK_JSON, 422, "nothing to parse"),  # an empty object
     (b'{"source": "web"}', OK_JSON, 422, "nothing to parse"),  # no subject, body or MIME
     (b'"just a string"', OK_JSON, 422, "JSON object"),  # a JSON scalar
-    (b'{"subject": "caf\xe9"}', OK_JSON, 400, "UTF-8"),  # Latin-1 byte in a JSON body
+    (b'{"subject": "caf\xe9"}', OK_JSON, 422, "UTF-8"),  # Latin-1 byte in a JSON body
     (b'{"subject": "a\\u0000b"}', OK_JSON, 422, "NUL"),  # escaped NUL character
-    (b'{"subject": "a\x00b"}', OK_JSON, 400, "malformed JSON"),  # raw NUL byte
+    (b'{"subject": "a\x00b"}', OK_JSON, 422, "malformed JSON"),  # raw NUL byte
+    (b'{"raw_body": "\\ud800 hi"}', OK_JSON, 422, "lone surrogate"),  # unpaired UTF-16 surrogate
+    (b'{"subject": "x", "received_at": "0001-01-01T00:00:00+05:00"}', OK_JSON, 422, "out of range"),  # year 0 in UTC
     (b'{"subject": 42}', OK_JSON, 422, "must be a string"),  # wrong type for a known field
     (b'{"subject": "x", "received_at": "yesterday"}', OK_JSON, 422, "ISO 8601"),  # unreadable date
     (b'{"raw_mime_b64": "%%%"}', OK_JSON, 422, "base64"),  # broken base64
@@ -72,3 +74,17 @@ def test_hostile_html_is_stored_as_data(client: httpx.Client) -> None:
     assert response.status_code == 202
     lead = client.get(f"/api/leads/{response.json()['lead_id']}").json()
     assert lead["status"] == "received"
+
+
+def test_odd_mime_headers_and_long_source_are_stored(client: httpx.Client) -> None:
+    raw = (
+        b"From: M\xfcller <m@kunde.de>\r\nSubject: Anfrage \xff\xfe\r\nDate: Mon, 1 Jan 0001 00:00:00 +0500\r\n"
+        b"Content-Type: text/plain\r\n\r\nFirma: M\xfcller GmbH\r\n"
+    )
+    response = client.post(
+        "/api/ingest", content=raw, params={"source": "s" * 300}, headers={"Content-Type": "message/rfc822"}
+    )
+    assert response.status_code == 202, response.text
+    lead = client.get(f"/api/leads/{response.json()['lead_id']}").json()
+    assert lead["source"] == "s" * 64
+    assert lead["subject"].startswith("Anfrage")

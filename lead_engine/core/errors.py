@@ -7,12 +7,8 @@ class LeadEngineError(Exception):
     """Base of every error the engine raises on purpose."""
 
 
-class BadRequestError(LeadEngineError):
-    """The request cannot be read at all (malformed JSON, invalid UTF-8)."""
-
-
 class UnprocessableError(LeadEngineError):
-    """The request was read but carries nothing usable, or contradicts an earlier one."""
+    """The request cannot be used: unreadable, carries nothing to parse, or contradicts an earlier one."""
 
 
 class UnsupportedMediaTypeError(LeadEngineError):

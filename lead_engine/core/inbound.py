@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any
 
-from lead_engine.core.errors import BadRequestError, UnprocessableError, UnsupportedMediaTypeError
+from lead_engine.core.errors import UnprocessableError, UnsupportedMediaTypeError
 from lead_engine.core.lead_fields import InboundEmail
 from lead_engine.core.mime import email_input_from_mime
 
@@ -64,6 +64,10 @@ def _text(payload: dict[str, Any], name: str) -> str | None:
             raise UnprocessableError(f"field '{alias}' must be a string, got {type(value).__name__}")
         if "\x00" in value:
             raise UnprocessableError(f"field '{alias}' contains a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise UnprocessableError(f"field '{alias}' contains invalid Unicode (a lone surrogate)") from exc
         return value
     return None
 
@@ -75,18 +79,44 @@ def _received_at(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise UnprocessableError(f"field 'received_at' is not an ISO 8601 date: {value[:40]!r}") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if _in_utc(parsed) is None:
+        raise UnprocessableError(f"field 'received_at' is out of range: {value[:40]!r}")
+    return parsed
+
+
+def _in_utc(value: datetime) -> datetime | None:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01 at +05:00 lies before year 1 in UTC
+        return None
+
+
+def _valid_text(value: str) -> str:
+    # Headers with raw 8-bit bytes come back from the email package with surrogate escapes,
+    # which neither the databases nor the hash can encode.
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def _from_mime(raw: bytes, source: str) -> InboundEmail:
+    email = email_input_from_mime(raw, source=source[:64] or "email")
+    email.subject, email.sender = _valid_text(email.subject), _valid_text(email.sender)
+    email.text, email.html = _valid_text(email.text), _valid_text(email.html)
+    email.message_id = _valid_text(email.message_id) if email.message_id else None
+    if email.received_at is not None and _in_utc(email.received_at) is None:
+        email.received_at = None
+    return email
 
 
 def _email_from_json(body: bytes) -> InboundEmail:
     try:
         decoded = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadRequestError(f"body is not valid UTF-8 (byte {exc.start})") from exc
+        raise UnprocessableError(f"body is not valid UTF-8 (byte {exc.start})") from exc
     try:
         payload = json.loads(decoded)
     except json.JSONDecodeError as exc:
-        raise BadRequestError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        raise UnprocessableError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     if not isinstance(payload, dict):
         raise UnprocessableError(f"body must be a JSON object, got {type(payload).__name__}")
     source = (_text(payload, "source") or "email").strip()[:64] or "email"
@@ -98,7 +128,7 @@ def _email_from_json(body: bytes) -> InboundEmail:
             raise UnprocessableError("field 'raw_mime_b64' is not valid base64") from exc
         if not raw.strip():
             raise UnprocessableError("field 'raw_mime_b64' holds an empty message")
-        email = email_input_from_mime(raw, source=source)
+        email = _from_mime(raw, source)
     else:
         email = InboundEmail(
             source=source,
@@ -121,7 +151,7 @@ def read_inbound(content_type: str, body: bytes, *, source: str | None = None) -
     if kind in MIME_TYPES:
         if not body.strip():
             raise UnprocessableError("empty message/rfc822 body")
-        return email_input_from_mime(body, source=source or "email")
+        return _from_mime(body, source or "email")
     raise UnsupportedMediaTypeError(
         f"unsupported content type {kind or '(none)'!r}: send application/json or message/rfc822"
     )
@@ -166,7 +196,7 @@ def prepare_ingest(
     headers = {"idempotency-key": idempotency_key or "", "webhook-id": webhook_id or ""}
     return PreparedIngest(
         email=email,
-        content_type=media_type(content_type),
+        content_type=media_type(content_type)[:255],
         body=body,
         request_hash=hashlib.sha256(body).hexdigest(),
         keys=list(dict.fromkeys(keys)),
