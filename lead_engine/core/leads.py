@@ -17,6 +17,8 @@ from lead_engine.core.settings import Settings
 STATUSES = ("received", "parsed", "needs_review", "ready", "syncing", "synced", "retrying", "dead", "rejected")
 SEARCHED = ("company", "contact_name", "email", "subject", "city", "external_id", "sender")
 PROCESS_JOB, SYNC_JOB = "process", "sync"
+# Statuses a resync starts from: qualified or approved leads, synced or not. Others need an approval first.
+RESYNCABLE = ("ready", "syncing", "retrying", "dead", "synced")
 
 
 def record_event(*, session: Session, lead_id: str, action: str, actor: str = "system", **detail: Any) -> None:
@@ -180,9 +182,11 @@ def resync_lead(*, session: Session, settings: Settings, lead_id: str, actor: st
     if not settings.sync_enabled:
         raise ConflictError("sync is disabled: set LEAD_ENGINE_COMPANY_EXPLORER_URL")
     lead = get_lead(session=session, lead_id=lead_id)
-    if lead.status == "rejected":
-        raise ConflictError(f"lead {lead_id} was rejected; approve it first")
-    lead = _bump(session, lead_id, lead.version, {"status": "ready", "last_error": None})
+    if lead.status not in RESYNCABLE:
+        raise ConflictError(f"lead {lead_id} is {lead.status}; approve it first, then it syncs")
+    # A lead being synced right now keeps its status; its follow-up sync runs after this one.
+    status = lead.status if lead.status == "syncing" else "ready"
+    lead = _bump(session, lead_id, lead.version, {"status": status, "last_error": None})
     enqueue_sync(session, settings, lead_id)
     record_event(session=session, lead_id=lead_id, action="resync_requested", actor=actor)
     session.commit()

@@ -122,14 +122,15 @@ class Job(SQLModel, table=True):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("ix_jobs_claim", "status", "run_after"),
-        # At most one unfinished job of a kind per lead: a resync while one is pending adds nothing.
+        # At most one waiting job of a kind per lead: a second resync while one waits adds nothing, while one
+        # that arrives during a run queues a follow-up (claim_jobs never runs two of a lead's kind at once).
         Index(
-            "ux_jobs_open_per_lead",
+            "ux_jobs_queued_per_lead",
             "lead_id",
             "kind",
             unique=True,
-            sqlite_where=text("status IN ('queued', 'running')"),
-            postgresql_where=text("status IN ('queued', 'running')"),
+            sqlite_where=text("status = 'queued'"),
+            postgresql_where=text("status = 'queued'"),
         ),
     )
 

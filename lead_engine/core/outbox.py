@@ -58,7 +58,7 @@ def enqueue_job(
     dialect = session.get_bind().dialect.name
     # Literal, not bound: PostgreSQL cannot match a partial index to a predicate with parameters once psycopg
     # prepares the statement (after a few runs on one connection): "no unique or exclusion constraint matching".
-    where = text("status IN ('queued', 'running')")
+    where = text("status = 'queued'")
     if dialect == "postgresql":
         stmt: Any = (
             pg_insert(Job).values(values).on_conflict_do_nothing(index_elements=["lead_id", "kind"], index_where=where)
@@ -130,7 +130,18 @@ def complete_job(*, session: Session, job: ClaimedJob, worker: str) -> bool:
 
 
 def retry_job(*, session: Session, job: ClaimedJob, worker: str, delay: float, error: str) -> bool:
-    """Put a held job back in the queue to run after ``delay`` seconds."""
+    """Put a held job back in the queue to run after ``delay`` seconds.
+
+    When a newer job of the same kind for the lead was queued during this run (a resync), that one
+    takes over and this one ends as done with its error kept.
+    """
+    newer = session.scalar(
+        select(func.count())
+        .select_from(Job)
+        .where(col(Job.lead_id) == job.lead_id, col(Job.kind) == job.kind, col(Job.status) == "queued")
+    )
+    if newer:
+        return _finish(session, job, worker, status="done", last_error=f"superseded by a newer job: {error}"[:4000])
     run_after = utcnow() + timedelta(seconds=delay)
     return _finish(session, job, worker, status="queued", run_after=run_after, last_error=error[:4000])
 

@@ -14,7 +14,7 @@ from lead_engine.core.inbound import prepare_ingest
 from lead_engine.core.ingest import write_batch
 from lead_engine.core.jobs import JobContext, execute_job, register_handler
 from lead_engine.core.models import Job, utcnow
-from lead_engine.core.outbox import backoff_delay, claim_jobs, complete_job, enqueue_job
+from lead_engine.core.outbox import ClaimedJob, backoff_delay, claim_jobs, complete_job, enqueue_job, retry_job
 from lead_engine.core.settings import Settings
 
 
@@ -62,10 +62,41 @@ class ScriptedHandler:
         self.dead.append(error)
 
 
-def test_enqueue_keeps_one_open_job_per_lead_and_kind(engine: Engine) -> None:
+def test_enqueue_keeps_one_waiting_job_per_lead_and_kind(engine: Engine) -> None:
     lead_id = _leads(engine, 1)[0]
     _enqueue(engine, [lead_id, lead_id], "test-kind")
     assert len(_jobs(engine, "test-kind")) == 1
+
+
+def _claim(engine: Engine, kind: str, worker: str = "w") -> list[ClaimedJob]:
+    with Session(engine) as session:
+        claimed = claim_jobs(session=session, worker=worker, limit=10, lease_seconds=60)
+    return [job for job in claimed if job.kind == kind]
+
+
+def test_enqueue_during_a_run_queues_a_follow_up_that_waits_for_it(engine: Engine) -> None:
+    lead_id = _leads(engine, 1)[0]
+    _enqueue(engine, [lead_id], "test-kind")
+    [running] = _claim(engine, "test-kind", "a")
+    _enqueue(engine, [lead_id], "test-kind")  # e.g. a resync after a correction, while the sync runs
+    assert [job.status for job in _jobs(engine, "test-kind")] == ["running", "queued"]
+    assert _claim(engine, "test-kind", "b") == []  # never two of a lead's kind at once
+    with Session(engine) as session, session.begin():
+        assert complete_job(session=session, job=running, worker="a")
+    [follow_up] = _claim(engine, "test-kind", "b")
+    assert follow_up.id != running.id
+
+
+def test_retry_while_a_follow_up_waits_leaves_the_work_to_it(engine: Engine) -> None:
+    lead_id = _leads(engine, 1)[0]
+    _enqueue(engine, [lead_id], "test-kind")
+    [running] = _claim(engine, "test-kind", "a")
+    _enqueue(engine, [lead_id], "test-kind")
+    with Session(engine) as session, session.begin():
+        assert retry_job(session=session, job=running, worker="a", delay=0, error="503")
+    first, follow_up = _jobs(engine, "test-kind")
+    assert (first.status, first.last_error) == ("done", "superseded by a newer job: 503")
+    assert follow_up.status == "queued"
 
 
 def test_concurrent_claimers_never_share_a_job(engine: Engine) -> None:
