@@ -237,9 +237,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def patch_lead(lead_id: str, patch: LeadPatch, actor: Actor, session: WriteDep) -> dict[str, Any]:
         """Correct fields; 409 when ``version`` is stale."""
         changes = dict(patch.model_extra or {})
-        return lead_as_dict(
-            correct_lead(session=session, lead_id=lead_id, version=patch.version, changes=changes, actor=actor)
+        lead = correct_lead(
+            session=session,
+            lead_id=lead_id,
+            version=patch.version,
+            changes=changes,
+            actor=actor,
+            region=settings.default_country,
         )
+        return lead_as_dict(lead)
 
     @app.post("/api/leads/{lead_id}/resync", status_code=202)
     def resync(lead_id: str, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:

@@ -67,7 +67,7 @@ def test_patch_with_stale_version_is_409(client: httpx.Client, three_leads: list
 
 
 def test_patch_of_unknown_field_or_missing_version_is_refused(client: httpx.Client, three_leads: list[str]) -> None:
-    assert client.patch(f"/api/leads/{three_leads[0]}", json={"version": 1, "status": "synced"}).status_code == 409
+    assert client.patch(f"/api/leads/{three_leads[0]}", json={"version": 1, "status": "synced"}).status_code == 422
     assert client.patch(f"/api/leads/{three_leads[0]}", json={"company": "X"}).status_code == 422
 
 
@@ -109,3 +109,22 @@ def test_openapi_docs_are_served(client: httpx.Client) -> None:
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
     assert "message/rfc822" in spec["paths"]["/api/ingest"]["post"]["requestBody"]["content"]
+
+
+def test_patch_brings_values_into_contract_form_or_refuses_them(client: httpx.Client, three_leads: list[str]) -> None:
+    lead_id = three_leads[0]
+    fixed = client.patch(
+        f"/api/leads/{lead_id}",
+        json={"version": 1, "phone": "0221 123 456 7", "country": "Deutschland", "email": " Anna@Kunde.DE "},
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert (fixed.json()["phone"], fixed.json()["country"], fixed.json()["email"]) == (
+        "+492211234567",
+        "DE",
+        "anna@kunde.de",
+    )
+    for field, value in (("phone", "call me maybe"), ("country", "Atlantis"), ("email", "nope"), ("city", "x" * 300)):
+        refused = client.patch(f"/api/leads/{lead_id}", json={"version": 2, field: value})
+        assert refused.status_code == 422, (field, refused.text)
+        assert field in refused.json()["detail"]
+    assert client.get(f"/api/leads/{lead_id}").json()["version"] == 2

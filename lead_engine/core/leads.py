@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlmodel import Session, col
 
-from lead_engine.core.errors import ConflictError, LeadEngineError, NotFoundError
+from lead_engine.core.errors import ConflictError, LeadEngineError, NotFoundError, UnprocessableError
+from lead_engine.core.field_normalizer import normalize_country, normalize_email, normalize_phone, normalize_website
 from lead_engine.core.lead_fields import CANONICAL_FIELDS
 from lead_engine.core.models import Lead, LeadEvent, RawMessage, utcnow
 from lead_engine.core.outbox import enqueue_job
@@ -122,17 +124,48 @@ def _bump(session: Session, lead_id: str, version: int, values: dict[str, Any]) 
     return lead
 
 
-def correct_lead(*, session: Session, lead_id: str, version: int, changes: dict[str, Any], actor: str) -> Lead:
-    """Apply an operator's corrections; each corrected field is marked "operator" and survives reparse."""
+def _corrected_value(name: str, raw: Any, *, region: str) -> str | None:
+    """An operator's value in the form the contract promises (E.164, ISO country…), or UnprocessableError."""
+    value = (str(raw).strip() or None) if raw is not None else None
+    if value is None:
+        return None
+    normalizer = NORMALIZERS.get(name)
+    normalized = normalizer(value, region) if normalizer else value
+    if normalized is None:
+        raise UnprocessableError(f"{name}: {value[:80]!r} is not a valid {name.replace('_', ' ')}")
+    limit = getattr(Lead.__table__.c[name].type, "length", None)  # type: ignore[attr-defined]
+    if limit is not None and len(normalized) > limit:
+        raise UnprocessableError(f"{name}: longer than {limit} characters")
+    return normalized
+
+
+NORMALIZERS: dict[str, Callable[[str, str], str | None]] = {
+    "email": lambda value, _region: normalize_email(value),
+    "phone": normalize_phone,
+    "website": lambda value, _region: normalize_website(value),
+    "country": lambda value, _region: normalize_country(value),
+}
+
+
+def correct_lead(
+    *, session: Session, lead_id: str, version: int, changes: dict[str, Any], actor: str, region: str = "DE"
+) -> Lead:
+    """Apply an operator's corrections; each corrected field is marked "operator" and survives reparse.
+
+    Phone numbers are read with the lead's country, else ``region``; values that cannot be brought into the
+    contract's form raise UnprocessableError.
+    """
     unknown = set(changes) - set(CANONICAL_FIELDS)
     if unknown:
-        raise ConflictError(f"fields that cannot be edited: {', '.join(sorted(unknown))}")
+        raise UnprocessableError(f"fields that cannot be edited: {', '.join(sorted(unknown))}")
     lead = get_lead(session=session, lead_id=lead_id)
+    country = _corrected_value("country", changes["country"], region=region) if "country" in changes else None
+    region = country or lead.country or region
     values: dict[str, Any] = {}
     diff: dict[str, Any] = {}
     meta = dict(lead.fields)
     for name, raw in changes.items():
-        value = (str(raw).strip() or None) if raw is not None else None
+        value = _corrected_value(name, raw, region=region)
         if value != getattr(lead, name):
             diff[name] = {"old": getattr(lead, name), "new": value}
             values[name] = value

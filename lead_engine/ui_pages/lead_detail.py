@@ -50,7 +50,12 @@ def save_corrections(lead_id: str, version: int, original: dict[str, str]) -> No
     context.run_use_case(
         f"Saved {', '.join(LABELS[name] for name in changes)}.",
         lambda session: correct_lead(
-            session=session, lead_id=lead_id, version=version, changes=changes, actor=context.current_actor()
+            session=session,
+            lead_id=lead_id,
+            version=version,
+            changes=changes,
+            actor=context.current_actor(),
+            region=context.current_settings().default_country,
         ),
     )
 
