@@ -128,3 +128,17 @@ def test_patch_brings_values_into_contract_form_or_refuses_them(client: httpx.Cl
         assert refused.status_code == 422, (field, refused.text)
         assert field in refused.json()["detail"]
     assert client.get(f"/api/leads/{lead_id}").json()["version"] == 2
+
+
+def test_reparse_keeps_an_operator_approval(
+    client: httpx.Client, three_leads: list[str], engine: Engine, settings: Settings
+) -> None:
+    run_due_jobs(engine, settings)
+    doubtful = client.get(f"/api/leads/{three_leads[2]}").json()
+    assert doubtful["status"] == "needs_review"
+    client.post(f"/api/leads/{three_leads[2]}/approve", json={"version": doubtful["version"]})
+    client.post(f"/api/leads/{three_leads[2]}/reparse")
+    assert run_due_jobs(engine, settings) == 1
+    lead = client.get(f"/api/leads/{three_leads[2]}").json()
+    assert lead["status"] == "ready"
+    assert [event["action"] for event in lead["events"]][-1] == "parsed"

@@ -4,34 +4,43 @@ from __future__ import annotations
 
 import logging
 
-from sqlmodel import Session
+from sqlalchemy import exists, select
+from sqlmodel import Session, col
 
 from lead_engine.core.db import read_session
 from lead_engine.core.email_parser import parse_email
 from lead_engine.core.errors import LeadEngineError
 from lead_engine.core.inbound import read_inbound
 from lead_engine.core.jobs import JobContext, register_handler
-from lead_engine.core.lead_fields import CANONICAL_FIELDS, ParsedLead
-from lead_engine.core.leads import PROCESS_JOB, enqueue_sync, get_lead, record_event
-from lead_engine.core.models import Lead, RawMessage, utcnow
+from lead_engine.core.lead_fields import CANONICAL_FIELDS, InboundEmail, ParsedLead
+from lead_engine.core.leads import PROCESS_JOB, enqueue_sync, get_lead, lock_lead, record_event
+from lead_engine.core.models import Lead, LeadEvent, RawMessage, utcnow
 from lead_engine.core.scoring import score_lead
 
 logger = logging.getLogger(__name__)
 
-# A reparse refreshes the fields of leads in these states but leaves their status alone.
+# A reparse refreshes the fields of leads in these states but leaves their status alone…
 KEEP_STATUS = ("syncing", "synced", "rejected")
+# …and of these too once an operator approved the lead: a person's verdict outranks the score.
+APPROVED_KEEP = ("ready", "retrying", "dead")
 
 
-def parse_stored(*, session: Session, lead: Lead, settings: object) -> ParsedLead:
-    """Parse the raw message behind a lead; an unreadable one gives a parse that needs review."""
+def load_raw(*, session: Session, lead_id: str) -> InboundEmail | ParsedLead:
+    """The e-mail behind a lead, or (when it is missing or unreadable) a parse that needs review."""
+    lead = get_lead(session=session, lead_id=lead_id)
     raw = session.get(RawMessage, lead.raw_message_id)
     if raw is None:
         return ParsedLead(needs_review=True, reasons=["raw message missing"])
     try:
-        email = read_inbound(raw.content_type, raw.body, source=lead.source)
+        return read_inbound(raw.content_type, raw.body, source=lead.source)
     except LeadEngineError as exc:
         return ParsedLead(needs_review=True, reasons=[f"raw message unreadable: {exc}"])
-    return parse_email(email, settings=settings)  # type: ignore[arg-type]
+
+
+def was_approved(*, session: Session, lead_id: str) -> bool:
+    """Whether an operator approved the lead at some point."""
+    query = select(exists().where(col(LeadEvent.lead_id) == lead_id, col(LeadEvent.action) == "approved"))
+    return bool(session.scalar(query))
 
 
 def apply_parsed(lead: Lead, parsed: ParsedLead) -> list[str]:
@@ -58,13 +67,12 @@ class ProcessHandler:
     """Parse → score → route: ready (and sync queued) when qualified, else needs_review."""
 
     def run(self, ctx: JobContext) -> None:
-        """Parse outside any write transaction, then record everything in one."""
+        """Parse with no transaction open (an LLM call can take seconds), then record everything in one."""
         with read_session(ctx.engine) as session:
-            parsed = parse_stored(
-                session=session, lead=get_lead(session=session, lead_id=ctx.job.lead_id), settings=ctx.settings
-            )
+            loaded = load_raw(session=session, lead_id=ctx.job.lead_id)
+        parsed = loaded if isinstance(loaded, ParsedLead) else parse_email(loaded, settings=ctx.settings)
         with ctx.finish() as session:
-            lead = get_lead(session=session, lead_id=ctx.job.lead_id)
+            lead = lock_lead(session=session, lead_id=ctx.job.lead_id)
             changed = apply_parsed(lead, parsed)
             values = {name: getattr(lead, name) for name in CANONICAL_FIELDS}
             verdict = score_lead(values, parsed=parsed, threshold=ctx.settings.qualify_threshold)
@@ -80,7 +88,9 @@ class ProcessHandler:
                 qualified=verdict.qualified,
                 reasons=verdict.reasons,
             )
-            if lead.status in KEEP_STATUS:
+            if lead.status in KEEP_STATUS or (
+                lead.status in APPROVED_KEEP and was_approved(session=session, lead_id=lead.id)
+            ):
                 return
             lead.status = "ready" if verdict.qualified else "needs_review"
             if verdict.qualified and ctx.settings.sync_enabled:
@@ -92,8 +102,8 @@ class ProcessHandler:
 
     def on_dead(self, session: Session, ctx: JobContext, error: str) -> None:
         """A lead that cannot be processed waits for a person, its raw e-mail kept."""
-        lead = session.get(Lead, ctx.job.lead_id)
-        if lead is not None and lead.status not in KEEP_STATUS:
+        lead = lock_lead(session=session, lead_id=ctx.job.lead_id)
+        if lead.status not in KEEP_STATUS:
             lead.status, lead.last_error = "needs_review", error
             lead.reasons = [*lead.reasons, f"processing failed: {error[:200]}"]
             lead.version += 1

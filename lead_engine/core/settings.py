@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     sync_max_attempts: int = 8
     sync_backoff_base: float = 2.0
     sync_backoff_max: float = 600.0
-    job_lease_seconds: float = 120.0
+    job_lease_seconds: float = 300.0
     worker_concurrency: int = 8
     worker_poll_seconds: float = 0.5
 
