@@ -19,6 +19,14 @@ from lead_engine.core.settings import Settings
 logger = logging.getLogger(__name__)
 
 
+def _log_failure(future: Future[str]) -> None:
+    # execute_job handles every job error itself; what reaches here (the database gone while recording a
+    # retry) must at least be seen. The job is run again when its lease runs out.
+    error = future.exception()
+    if error is not None:
+        logger.error("recording a job's outcome failed", exc_info=error, extra={"action": "worker.job_crashed"})
+
+
 def run_worker(settings: Settings, stop: threading.Event) -> None:
     """Run jobs until ``stop`` is set, then finish the ones in hand."""
     engine = get_engine(settings.database_url)
@@ -41,7 +49,9 @@ def run_worker(settings: Settings, stop: threading.Event) -> None:
                     logger.exception("claiming jobs failed", extra={"action": "worker.claim_failed"})
             for job in claimed:
                 ctx = JobContext(engine=engine, settings=settings, job=job, worker=name)
-                in_flight.add(pool.submit(execute_job, ctx))
+                future = pool.submit(execute_job, ctx)
+                future.add_done_callback(_log_failure)
+                in_flight.add(future)
             if free <= len(claimed):
                 # Every thread is busy: claim again as soon as one finishes, not after a poll interval.
                 wait(in_flight, timeout=settings.worker_poll_seconds, return_when=FIRST_COMPLETED)

@@ -10,8 +10,11 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import Engine
+from sqlmodel import Session
 from standardwebhooks import Webhook
 
+from lead_engine.core.leads import get_raw_message
 from lead_engine.core.settings import Settings
 
 TRADINGTWINS = {
@@ -90,10 +93,13 @@ def test_ingest_accepts_raw_rfc822(client: httpx.Client) -> None:
     assert client.post("/api/ingest", json=as_json).json()["lead_id"] == response.json()["lead_id"]
 
 
-def test_ingest_keeps_unknown_keys_in_the_raw_message(client: httpx.Client) -> None:
+def test_ingest_keeps_unknown_keys_in_the_raw_message(client: httpx.Client, engine: Engine) -> None:
     payload = {**TRADINGTWINS, "n8n_execution": "4711"}
     lead_id = client.post("/api/ingest", json=payload).json()["lead_id"]
-    assert client.get(f"/api/leads/{lead_id}").status_code == 200
+    with Session(engine) as session:
+        raw = get_raw_message(session=session, lead_id=lead_id)
+    assert json.loads(raw.body) == payload
+    assert raw.content_type == "application/json"
 
 
 def test_ingest_without_token_is_401(api_url: str) -> None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from lead_engine.core.leads import get_raw_message
 
 OK_JSON = {"Content-Type": "application/json"}
 
@@ -68,12 +73,15 @@ def test_broken_mime_is_stored_not_refused(client: httpx.Client) -> None:
     assert response.status_code == 202, response.text
 
 
-def test_hostile_html_is_stored_as_data(client: httpx.Client) -> None:
+def test_hostile_html_is_stored_as_data(client: httpx.Client, engine: Engine) -> None:
     html = "<script>alert(1)</script><img src=x onerror=alert(1)>" + "<div>" * 5000
     response = client.post("/api/ingest", json={"subject": "hi", "html_body": html})
     assert response.status_code == 202
-    lead = client.get(f"/api/leads/{response.json()['lead_id']}").json()
-    assert lead["status"] == "received"
+    lead_id = response.json()["lead_id"]
+    assert client.get(f"/api/leads/{lead_id}").json()["status"] == "received"
+    with Session(engine) as session:
+        raw = get_raw_message(session=session, lead_id=lead_id)
+    assert json.loads(raw.body)["html_body"] == html
 
 
 def test_odd_mime_headers_and_long_source_are_stored(client: httpx.Client) -> None:
