@@ -35,7 +35,7 @@ def _api(settings: Settings) -> None:
 def _ui(settings: Settings) -> None:
     from streamlit.web import cli as streamlit_cli
 
-    from lead_engine.core.embedded_api import start_embedded_api
+    from lead_engine.embedded_api import start_embedded_api
 
     # Streamlit runs ui.py only when a browser connects; starting the embedded API here makes it answer
     # from the start. ui.py's own call then finds it running (once per process).

@@ -11,9 +11,9 @@ if str(Path(__file__).resolve().parent.parent) not in sys.path:
 
 import streamlit as st
 
-from lead_engine.core.embedded_api import EmbeddedApi, start_embedded_api
 from lead_engine.core.logs import configure_logging
 from lead_engine.core.operators import authenticate, login_configured
+from lead_engine.embedded_api import EmbeddedApi, start_embedded_api
 from lead_engine.ui_pages import context
 
 

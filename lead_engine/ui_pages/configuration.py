@@ -9,9 +9,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from lead_engine.core.connection_checks import CHECKS
-from lead_engine.core.embedded_api import start_embedded_api
 from lead_engine.core.operators import hash_password
 from lead_engine.core.settings import Settings
+from lead_engine.embedded_api import start_embedded_api
 from lead_engine.ui_pages import context
 from lead_engine.ui_pages.widgets import escape_markdown
 

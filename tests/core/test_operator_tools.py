@@ -6,9 +6,9 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from lead_engine.core.connection_checks import check_company_explorer, check_imap, check_llm, check_slack
-from lead_engine.core.embedded_api import EmbeddedApi, _bind
 from lead_engine.core.operators import authenticate, hash_password, read_users, verify_password
 from lead_engine.core.settings import Settings
+from lead_engine.embedded_api import EmbeddedApi, _bind
 from tests.support.servers import free_port, serve_app
 
 
@@ -83,7 +83,7 @@ def test_llm_check_against_an_openai_compatible_server() -> None:
 
 
 def test_embedded_api_reports_a_taken_port_instead_of_crashing() -> None:
-    from lead_engine.core import embedded_api
+    from lead_engine import embedded_api
 
     taken = _bind("127.0.0.1", 0)
     port = taken.getsockname()[1]
@@ -100,7 +100,7 @@ def test_embedded_api_reports_a_taken_port_instead_of_crashing() -> None:
 
 
 def test_embedded_api_off_by_setting() -> None:
-    from lead_engine.core import embedded_api
+    from lead_engine import embedded_api
 
     saved = embedded_api._state
     embedded_api._state = None

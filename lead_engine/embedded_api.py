@@ -1,4 +1,4 @@
-"""The ingest API served from a background thread of the UI process, started at most once per process."""
+"""The ingest API served from a background thread of the UI process (an edge: it starts the API by name)."""
 
 from __future__ import annotations
 
