@@ -16,7 +16,8 @@ from imap_tools import BaseMailBox, MailBox, MailBoxUnencrypted
 from imap_tools.errors import ImapToolsError
 from imap_tools.utils import encode_folder
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from lead_engine.core.db import get_engine, run_migrations
 from lead_engine.core.errors import LeadEngineError
@@ -35,6 +36,9 @@ IMAP_TIMEOUT = 30.0
 MAX_BACKOFF = 60.0
 # Errors that mean the IMAP connection is gone or unusable: drop it and connect again.
 CONNECTION_ERRORS = (OSError, imaplib.IMAP4.error, ImapToolsError)
+# The only database errors about the mail itself (a value the column cannot hold): such a mail is flagged.
+# Any other database error leaves the mail unseen, so the next poll stores it once the database is fine again.
+MAIL_DATA_ERRORS = (DataError,)
 
 
 @dataclass
@@ -122,17 +126,23 @@ def reject_mail(connection: MailboxConnection, uid: str, reason: str, *, message
 
 
 def store_mails(engine: Engine, items: list[PreparedIngest]) -> list[IngestOutcome | Exception]:
-    """Commit a group of mails; a mail the database refuses is returned as its error, an outage is raised."""
+    """Commit a group of mails; a mail the database fails on alone is returned as its error, a lost link is raised."""
     try:
         return list(write_batch_with_retry(engine, items))
-    except OperationalError:
-        raise
     except SQLAlchemyError as exc:
+        if _connection_lost(exc):
+            raise
         if len(items) == 1:
-            logger.warning("the database refused a mail: %s", _db_reason(exc), extra={"action": "imap.store_refused"})
             return [exc]
-    # One mail the database refuses must not hold back the others of its group.
+    # One mail the database fails on must not hold back the others of its group.
     return [result for item in items for result in store_mails(engine, [item])]
+
+
+def _connection_lost(exc: SQLAlchemyError) -> bool:
+    # No further write can succeed in this poll: trying the mails one by one would only repeat the failure.
+    return isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
 
 
 def _prepare(connection: MailboxConnection, uid: str, size: int, settings: Settings) -> PreparedIngest | str:
@@ -153,8 +163,10 @@ def _prepare(connection: MailboxConnection, uid: str, size: int, settings: Setti
         return f"unreadable message: {type(exc).__name__}: {exc}"
 
 
-def _poll_chunk(connection: MailboxConnection, engine: Engine, settings: Settings, uids: list[str]) -> PollResult:
-    result = PollResult()
+def _poll_chunk(
+    connection: MailboxConnection, engine: Engine, settings: Settings, uids: list[str]
+) -> tuple[PollResult, SQLAlchemyError | None]:
+    result, trouble = PollResult(), None
     heads = connection.box.fetch(uid_list=uids, headers_only=True, mark_seen=False, bulk=True)
     sizes = {head.uid: (head.size_rfc822, (head.headers.get("message-id") or ("",))[0]) for head in heads}
     prepared: list[tuple[str, str, PreparedIngest]] = []
@@ -179,23 +191,36 @@ def _poll_chunk(connection: MailboxConnection, engine: Engine, settings: Setting
                 "mail stored" if not outcome.duplicate else "mail already stored",
                 extra={"action": "imap.stored", "uid": uid, "lead_id": outcome.lead_id, "duplicate": outcome.duplicate},
             )
+        elif isinstance(outcome, SQLAlchemyError) and not isinstance(outcome, MAIL_DATA_ERRORS):
+            logger.warning(
+                "mail left unseen, the database failed: %s",
+                _db_reason(outcome),
+                extra={"action": "imap.store_deferred", "uid": uid, "message_id": message_id or "-"},
+            )
+            trouble = trouble or outcome
         else:
             why = _db_reason(outcome) if isinstance(outcome, SQLAlchemyError) else str(outcome)
             reject_mail(connection, uid, f"the database refused it: {why}", message_id=message_id)
             result.rejected += 1
     _mark_done(connection, done, settings)
-    return result
+    return result, trouble
 
 
 def poll_mailbox(connection: MailboxConnection, engine: Engine, settings: Settings) -> PollResult:
-    """Store every unseen mail of the selected folder, then mark it seen or move it; returns the counts."""
-    total = PollResult()
+    """Store every unseen mail of the selected folder, then mark it seen or move it; returns the counts.
+
+    A database error that is not about one mail's data is raised once the other mails are done; its mails stay unseen.
+    """
+    total, trouble = PollResult(), None
     uids = connection.box.uids(UNSEEN)
     for start in range(0, len(uids), CHUNK):
-        chunk = _poll_chunk(connection, engine, settings, uids[start : start + CHUNK])
+        chunk, error = _poll_chunk(connection, engine, settings, uids[start : start + CHUNK])
         total.stored += chunk.stored
         total.duplicates += chunk.duplicates
         total.rejected += chunk.rejected
+        trouble = trouble or error
+    if trouble is not None:
+        raise trouble  # the run loop reports the database and backs off; the next poll retries those mails
     return total
 
 
@@ -242,7 +267,7 @@ def run_poller(settings: Settings, stop: threading.Event) -> None:
         except SQLAlchemyError as exc:
             failures += 1
             # The mails stay unseen on the server; the next poll stores them.
-            logger.warning("database unavailable: %s", _db_reason(exc), extra={"action": "imap.store_failed"})
+            logger.warning("database failed: %s", _db_reason(exc), extra={"action": "imap.store_failed"})
         except CONNECTION_ERRORS as exc:
             failures += 1
             logger.warning("mailbox connection failed: %s", exc, extra={"action": "imap.connection_failed", **where})

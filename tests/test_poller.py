@@ -15,7 +15,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import select
 
 from lead_engine.core.db import create_db_engine, read_session, run_migrations
@@ -38,6 +38,10 @@ pytestmark = [pytest.mark.imap, pytest.mark.slow]
 
 POSTGRES_ADMIN_URL = os.environ.get("LEAD_ENGINE_TEST_POSTGRES_URL")
 SEEN, FLAGGED = "\\Seen", "\\Flagged"
+needs_postgres = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(not POSTGRES_ADMIN_URL, reason="LEAD_ENGINE_TEST_POSTGRES_URL is not set"),
+]
 
 
 @pytest.fixture
@@ -201,6 +205,69 @@ def test_unusable_mail_stays_flagged_with_a_logged_reason_and_the_next_mail_is_s
     assert len(dovecot.flags()) == 2
 
 
+@contextmanager
+def refusing_subject(engine: Engine, subject: str, *, sqlstate: str = "23514") -> Iterator[None]:
+    """A trigger that fails the insert of the lead with ``subject``: SQLSTATE ``sqlstate`` on PostgreSQL,
+    always a constraint error (IntegrityError) on SQLite."""
+    if engine.dialect.name == "sqlite":
+        create = [
+            "CREATE TRIGGER refuse_subject BEFORE INSERT ON leads "
+            f"WHEN NEW.subject = '{subject}' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        ]
+        drop = ["DROP TRIGGER refuse_subject"]
+    else:
+        create = [
+            "CREATE FUNCTION refuse_subject() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF NEW.subject = '{subject}' THEN RAISE EXCEPTION 'refused by the test' USING ERRCODE = '{sqlstate}'; "
+            "END IF; RETURN NEW; END $$",
+            "CREATE TRIGGER refuse_subject BEFORE INSERT ON leads FOR EACH ROW EXECUTE FUNCTION refuse_subject()",
+        ]
+        drop = ["DROP TRIGGER refuse_subject ON leads", "DROP FUNCTION refuse_subject()"]
+    with engine.begin() as connection:
+        for statement in create:
+            connection.execute(text(statement))
+    try:
+        yield
+    finally:
+        # The PostgreSQL database is shared by the whole run: the trigger must not outlive this test.
+        with engine.begin() as connection:
+            for statement in drop:
+                connection.execute(text(statement))
+
+
+def test_mail_failing_a_database_constraint_stays_unseen_unflagged_and_the_others_are_stored(
+    settings: Settings, engine: Engine, dovecot: Dovecot
+) -> None:
+    config = poller_settings(settings, dovecot)
+    for number in (1, 2, 3):
+        dovecot.deliver(lead_mail(number))
+    with refusing_subject(engine, "Neue Anfrage 2"):
+        # The database's trouble, not the mail's: the run loop backs off and the next poll tries again.
+        with pytest.raises(IntegrityError):
+            poll_once(config, engine)
+        assert dovecot.flags() == [(SEEN,), (), (SEEN,)]
+        assert [lead.subject for lead in stored_leads(engine)] == ["Neue Anfrage 1", "Neue Anfrage 3"]
+    assert poll_once(config, engine) == PollResult(stored=1)
+    assert dovecot.flags() == [(SEEN,), (SEEN,), (SEEN,)]
+    assert len(stored_leads(engine)) == 3
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=needs_postgres)], indirect=True)
+def test_mail_whose_data_the_database_refuses_is_flagged_and_the_others_are_stored(
+    settings: Settings, engine: Engine, dovecot: Dovecot
+) -> None:
+    config = poller_settings(settings, dovecot)
+    for number in (1, 2, 3):
+        dovecot.deliver(lead_mail(number))
+    # 22001 string_data_right_truncation: a value of this one mail that the column cannot hold (DataError).
+    with refusing_subject(engine, "Neue Anfrage 2", sqlstate="22001"):
+        assert poll_once(config, engine) == PollResult(stored=2, rejected=1)
+    first, refused, third = dovecot.flags()
+    assert first == third == (SEEN,)
+    assert SEEN not in refused and {FLAGGED, REJECTED_KEYWORD} <= set(refused)
+    assert poll_once(config, engine) == PollResult()
+
+
 def test_processed_folder_receives_stored_mails(settings: Settings, engine: Engine, dovecot: Dovecot) -> None:
     config = poller_settings(settings, dovecot, imap_processed_folder="Processed")
     dovecot.deliver(lead_mail(1))
@@ -260,12 +327,6 @@ def missing_postgres_database() -> Iterator[tuple[str, Callable[[], None]]]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-needs_postgres = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(not POSTGRES_ADMIN_URL, reason="LEAD_ENGINE_TEST_POSTGRES_URL is not set"),
-]
 
 
 @pytest.mark.parametrize("backend", [pytest.param("postgres", marks=needs_postgres)])
