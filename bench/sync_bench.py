@@ -156,7 +156,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--concurrency", type=int, default=32, help="threads per worker")
     parser.add_argument("--latency", type=float, default=0.1, help="seconds the stand-in adds to every answer")
-    parser.add_argument("--poll", type=float, default=0.05, help="LEAD_ENGINE_WORKER_POLL_SECONDS")
+    parser.add_argument("--poll", type=float, default=0.5, help="LEAD_ENGINE_WORKER_POLL_SECONDS")
     parser.add_argument("--postgres", metavar="ADMIN_URL", help="run on a fresh PostgreSQL database, not SQLite")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--write-docs", action="store_true", help="write the figures into docs/BENCHMARKS.md")
@@ -229,10 +229,9 @@ def record_row(row: str) -> None:
         "stand-in and the database share these CPUs.\n\n"
         "Reading: with few threads the rate follows the ideal; with many, the CPUs are the limit (each lead costs\n"
         "five HTTP round trips on both sides and four short database transactions, all on the same two cores here),\n"
-        "so more threads pay off only with more cores or a slower Company Explorer. The runs use\n"
-        "`LEAD_ENGINE_WORKER_POLL_SECONDS=0.05`: a worker whose threads are all busy waits one poll interval before\n"
-        "it claims again: on 1,000 leads the 2 × 8 setup on SQLite ran at 15.9 leads/s (steady) with the default\n"
-        "0.5 s against 27.6 with 0.05 s (measured once, 2026-11-22).\n\n"
+        "so more threads pay off only with more cores or a slower Company Explorer. The runs use the default\n"
+        "`LEAD_ENGINE_WORKER_POLL_SECONDS=0.5`: a worker whose threads are all busy claims again as soon as one\n"
+        "finishes, so the poll interval only matters to an idle worker.\n\n"
         "Re-run: `.venv/bin/python -m bench.sync_bench --leads 5000 --workers 2 --concurrency 32 --write-docs`\n"
         "(add `--postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres` for PostgreSQL).\n\n"
     )
