@@ -34,24 +34,59 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def _describe(response: httpx.Response) -> str:
-    text = response.text.strip().replace("\n", " ")
-    return f"{response.request.method} {response.request.url.path} answered {response.status_code}: {text[:300]}"
+def _target(url: httpx.URL, *, reveal_path: bool) -> str:
+    # A webhook's path and query often are its secret (Slack: /services/T…/B…/<secret>), as user info always is.
+    if reveal_path:
+        return url.path
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{url.scheme}://{host}" + (f":{url.port}" if url.port else "")
 
 
-def send_request(http: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """Send one request; connection errors, timeouts, 408/425/429/5xx raise RetryableError, other 4xx PermanentError."""
+def _redact(text: str, url: httpx.URL, *, reveal_path: bool) -> str:
+    """``text`` without the parts of a secret URL, for an answer or error that may quote the URL (n8n's 404 does)."""
+    if reveal_path:
+        return text
+    raw_path = url.raw_path.decode(errors="replace")
+    secrets = [url.userinfo.decode(errors="replace"), raw_path, url.path, url.query.decode(errors="replace")]
+    secrets += [*url.path.split("/"), *raw_path.split("?")[0].split("/")]
+    secrets += [value for _name, value in url.params.multi_items()]
+    for secret in sorted({part for part in secrets if len(part) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _describe(response: httpx.Response, *, reveal_path: bool = True) -> str:
+    url = response.request.url
+    text = _redact(response.text.strip().replace("\n", " "), url, reveal_path=reveal_path)
+    where = _target(url, reveal_path=reveal_path)
+    return f"{response.request.method} {where} answered {response.status_code}: {text[:300]}"
+
+
+def send_request(
+    http: httpx.Client, method: str, url: str, *, reveal_path: bool = True, **kwargs: Any
+) -> httpx.Response:
+    """Send one request; connection errors, timeouts, 408/425/429/5xx raise RetryableError, other 4xx PermanentError.
+
+    Error messages name the method and the path, never the query; with ``reveal_path=False`` (webhooks, whose
+    path is a secret) only scheme, host and port.
+    """
+    target = httpx.URL(url)
+    where = f"{method} {_target(target, reveal_path=reveal_path)}"
     try:
         response = http.request(method, url, **kwargs)
     except httpx.TimeoutException as exc:
-        raise RetryableError(f"{method} {httpx.URL(url).path} timed out: {type(exc).__name__}") from exc
+        raise RetryableError(f"{where} timed out: {type(exc).__name__}") from exc
     except httpx.TransportError as exc:
-        raise RetryableError(f"{method} {httpx.URL(url).path} failed: {type(exc).__name__}: {exc}") from exc
+        detail = _redact(str(exc), target, reveal_path=reveal_path)
+        raise RetryableError(f"{where} failed: {type(exc).__name__}: {detail}") from exc
     status = response.status_code
     if status in RETRYABLE_STATUSES or status >= 500:
-        raise RetryableError(_describe(response), retry_after=parse_retry_after(response.headers.get("retry-after")))
+        raise RetryableError(
+            _describe(response, reveal_path=reveal_path),
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+        )
     if status >= 400:
-        raise PermanentError(_describe(response))
+        raise PermanentError(_describe(response, reveal_path=reveal_path))
     return response
 
 

@@ -102,7 +102,7 @@ class Notifier(Protocol):
 
 
 class SlackNotifier:
-    """A Slack incoming webhook."""
+    """A Slack incoming webhook; its URL is a secret, so errors name only its host."""
 
     def __init__(self, url: str, *, http: httpx.Client) -> None:
         self._url, self._http = url, http
@@ -110,12 +110,17 @@ class SlackNotifier:
     def send(self, notice: LeadNotice) -> None:
         """Post the human-readable message."""
         send_request(
-            self._http, "POST", self._url, json={"text": slack_text(notice)}, headers={"User-Agent": USER_AGENT}
+            self._http,
+            "POST",
+            self._url,
+            reveal_path=False,
+            json={"text": slack_text(notice)},
+            headers={"User-Agent": USER_AGENT},
         )
 
 
 class N8nNotifier:
-    """The n8n callback webhook, signed with Standard Webhooks when a secret is configured."""
+    """The n8n callback webhook, signed with Standard Webhooks when a secret is configured; errors name its host."""
 
     def __init__(self, url: str, *, http: httpx.Client, secret: str | None = None) -> None:
         self._url, self._http, self._secret = url, http, secret
@@ -126,7 +131,7 @@ class N8nNotifier:
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, "Idempotency-Key": notice.id}
         if self._secret:
             headers.update(signed_headers(self._secret, body))
-        send_request(self._http, "POST", self._url, content=body.encode(), headers=headers)
+        send_request(self._http, "POST", self._url, reveal_path=False, content=body.encode(), headers=headers)
 
 
 @lru_cache(maxsize=8)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, func, select, update
 from sqlmodel import Session, col
 
 from lead_engine.core.company_explorer import CompanyExplorerClient, SyncTarget
@@ -24,7 +24,7 @@ from lead_engine.core.company_matching import (
 from lead_engine.core.db import get_engine, read_session
 from lead_engine.core.errors import ConflictError, PermanentError
 from lead_engine.core.jobs import JobContext, execute_job, register_handler
-from lead_engine.core.leads import SYNC_JOB, enqueue_sync, get_lead, record_event
+from lead_engine.core.leads import SYNC_JOB, enqueue_sync, get_lead, lock_lead, record_event
 from lead_engine.core.models import Job, Lead, utcnow
 from lead_engine.core.notifications import CHANNELS, EVENTS, enqueue_notifications, notify_kind
 from lead_engine.core.outbox import claim_lead_job
@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 # An operator's verdict outranks whatever the sync job reports.
 FINAL_BY_OPERATOR = ("rejected",)
+# A sync job pushes only a lead in one of these; any other means the job is stale (rejected, back in review…).
+SYNCABLE = ("ready", "retrying", "syncing")
 COMPANY_FIELDS = ("street", "postal_code", "city", "country", "industry")
 
 
@@ -130,30 +132,43 @@ def target_for(settings: Settings) -> SyncTarget:
     return _client(settings.company_explorer_url, token, settings.company_explorer_timeout)
 
 
-def _set_status(session: Session, lead: Lead, status: str, **values: Any) -> bool:
-    if lead.status in FINAL_BY_OPERATOR:
-        return False
+def _set_status(session: Session, lead: Lead, status: str, **values: Any) -> None:
     lead.status, lead.updated_at, lead.version = status, utcnow(), lead.version + 1
     for name, value in values.items():
         setattr(lead, name, value)
     session.add(lead)
-    return True
+
+
+def _follow_up_waiting(session: Session, lead_id: str) -> bool:
+    """Whether a resync queued another sync of the lead while this one ran (see ``retry_job``)."""
+    queued = session.scalar(
+        select(func.count())
+        .select_from(Job)
+        .where(col(Job.lead_id) == lead_id, col(Job.kind) == SYNC_JOB, col(Job.status) == "queued")
+    )
+    return bool(queued)
 
 
 class SyncHandler:
-    """Runs "sync" jobs: syncing → synced, or retrying → … → dead, with an event for every attempt."""
+    """Runs "sync" jobs: syncing → synced, or retrying → … → dead, with an event for every attempt.
+
+    Every write reads the lead row-locked first, so an operator's change made meanwhile (a rejection, a
+    correction) is seen and kept, never overwritten with a stale copy.
+    """
 
     def run(self, ctx: JobContext) -> None:
         """Mark the lead syncing, call the Company Explorer outside any transaction, record the result."""
         with Session(ctx.engine) as session, session.begin():
-            lead = get_lead(session=session, lead_id=ctx.job.lead_id)
-            snapshot = LeadSnapshot.of(lead)
-            started = _set_status(session, lead, "syncing")
-            if started:
+            lead = lock_lead(session=session, lead_id=ctx.job.lead_id)
+            snapshot, status = LeadSnapshot.of(lead), lead.status
+            if status in SYNCABLE:
+                _set_status(session, lead, "syncing")
                 record_event(session=session, lead_id=lead.id, action="sync_started", attempt=ctx.job.attempts)
-        if not started:
+        if status not in SYNCABLE:
+            # A stale job: the lead was rejected, or went back to review, after its sync was queued.
+            reason = "lead was rejected" if status == "rejected" else f"lead is {status}, not ready to sync"
             with ctx.finish() as session:
-                record_event(session=session, lead_id=snapshot.id, action="sync_skipped", reason="lead was rejected")
+                record_event(session=session, lead_id=snapshot.id, action="sync_skipped", reason=reason, status=status)
             return
         result = sync_company(
             target_for(ctx.settings),
@@ -162,8 +177,24 @@ class SyncHandler:
             excluded_domains=ctx.settings.own_domains,
         )
         with ctx.finish() as session:
-            lead = get_lead(session=session, lead_id=snapshot.id)
-            _set_status(session, lead, "synced", company_explorer_id=result.company_id, last_error=None)
+            lead = lock_lead(session=session, lead_id=snapshot.id)
+            if lead.status != "syncing":
+                # Rejected (or sent back to review) while the calls ran: keep that verdict, remember the company.
+                _set_status(session, lead, lead.status, company_explorer_id=result.company_id)
+                record_event(
+                    session=session,
+                    lead_id=lead.id,
+                    action="sync_skipped",
+                    reason=f"lead was {lead.status} while it synced",
+                    status=lead.status,
+                    company_explorer_id=result.company_id,
+                )
+                logger.info("lead sync discarded", extra={"action": "lead.sync_discarded", "lead_id": lead.id})
+                return
+            # A follow-up sync pushes later corrections; it, not this one, ends in synced and tells the team.
+            follow_up = _follow_up_waiting(session, lead.id)
+            status = "ready" if follow_up else "synced"
+            _set_status(session, lead, status, company_explorer_id=result.company_id, last_error=None)
             record_event(
                 session=session,
                 lead_id=lead.id,
@@ -172,7 +203,8 @@ class SyncHandler:
                 company_explorer_id=result.company_id,
                 matched_by=result.matched_by,
             )
-            enqueue_notifications(session=session, settings=ctx.settings, lead=lead, event="synced")
+            if not follow_up:
+                enqueue_notifications(session=session, settings=ctx.settings, lead=lead, event="synced")
         logger.info(
             "lead synced",
             extra={"action": "lead.synced", "lead_id": snapshot.id, "company_explorer_id": result.company_id},
@@ -180,8 +212,9 @@ class SyncHandler:
 
     def on_retry(self, session: Session, ctx: JobContext, error: str, delay: float) -> None:
         """The lead shows "retrying" with the error until the next attempt."""
-        lead = get_lead(session=session, lead_id=ctx.job.lead_id)
-        _set_status(session, lead, "retrying", last_error=error)
+        lead = lock_lead(session=session, lead_id=ctx.job.lead_id)
+        if lead.status in SYNCABLE:
+            _set_status(session, lead, "retrying", last_error=error)
         record_event(
             session=session,
             lead_id=lead.id,
@@ -193,8 +226,12 @@ class SyncHandler:
 
     def on_dead(self, session: Session, ctx: JobContext, error: str) -> None:
         """The lead goes dead with the last error kept, and the team is told."""
-        lead = get_lead(session=session, lead_id=ctx.job.lead_id)
-        if _set_status(session, lead, "dead", last_error=error):
+        lead = lock_lead(session=session, lead_id=ctx.job.lead_id)
+        if lead.status in SYNCABLE and _follow_up_waiting(session, lead.id):
+            # A resync queued meanwhile (say, after a correction of the rejected name) gets its chance.
+            _set_status(session, lead, "ready", last_error=error)
+        elif lead.status in SYNCABLE:
+            _set_status(session, lead, "dead", last_error=error)
             enqueue_notifications(session=session, settings=ctx.settings, lead=lead, event="dead", error=error)
         record_event(session=session, lead_id=lead.id, action="sync_dead", attempt=ctx.job.attempts, error=error[:1000])
         logger.warning("lead sync dead", extra={"action": "lead.sync_dead", "lead_id": lead.id})

@@ -126,3 +126,23 @@ def test_connection_refused_is_retryable() -> None:
     client = CompanyExplorerClient(f"http://127.0.0.1:{free_port()}", token=TOKEN, timeout=0.5)
     with client, pytest.raises(RetryableError, match="ConnectError"):
         client.find_companies(domain="muster.de")
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "500",  # an error answer
+        "timeout",  # no answer in time
+    ],
+)
+def test_errors_name_the_path_but_never_the_query(
+    explorer: tuple[ExplorerState, CompanyExplorerClient], fault: str
+) -> None:
+    state, client = explorer
+    if fault == "500":
+        state.fail_next(1, status=500)
+    else:
+        state.slow_next(1, seconds=1.5)
+    with pytest.raises(RetryableError) as caught:
+        client.find_companies(domain="geheimkunde.de")
+    assert str(caught.value).startswith("GET /api/companies ") and "geheimkunde" not in str(caught.value)

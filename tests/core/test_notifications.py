@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +11,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from standardwebhooks import Webhook
 
+from lead_engine.core.db import read_session
+from lead_engine.core.leads import list_events
 from lead_engine.core.models import Lead
 from lead_engine.core.notifications import LeadNotice, enqueue_notifications, n8n_body, slack_text
 from lead_engine.core.settings import Settings
@@ -24,6 +28,7 @@ from tests.support.ready_leads import (
     running_sink,
     sync_settings,
 )
+from tests.support.servers import free_port
 from tests.support.sink_server import SinkState
 
 NOTICE = LeadNotice(
@@ -151,3 +156,57 @@ def test_nothing_is_queued_when_no_channel_is_configured(
     run_jobs_until_idle(engine, quiet)
     assert lead_of(engine, lead_id).status == "synced"
     assert [job.kind for job in jobs_of(engine, lead_id)] == ["sync"]
+
+
+# What a Slack webhook's path and an n8n URL's path and query carry: the credentials themselves.
+WEBHOOK_SECRETS = ("T0TEAMID7", "B0HOOKID9", "xSlackSecret4f9a2c", "n8nPathToken81d3", "n8nQueryToken5e7b")
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        "500",  # every POST answers 500, quoting the URL it was sent to
+        "timeout",  # every answer comes after the client's timeout
+        "refused",  # nothing listens
+    ],
+)
+def test_webhook_secrets_stay_out_of_job_errors_events_and_logs(
+    engine: Engine,
+    settings: Settings,
+    explorer: tuple[ExplorerState, str],
+    sink: tuple[SinkState, str],
+    caplog: pytest.LogCaptureFixture,
+    failure: str,
+) -> None:
+    state, sink_url = sink
+    base = f"http://127.0.0.1:{free_port()}" if failure == "refused" else sink_url
+    cfg = sync_settings(
+        settings,
+        explorer[1],
+        sink_url,
+        slack_webhook_url=f"{base}/services/T0TEAMID7/B0HOOKID9/xSlackSecret4f9a2c",
+        n8n_callback_url=f"{base}/webhook/n8nPathToken81d3?token=n8nQueryToken5e7b",
+        notify_timeout=0.2,
+    )
+    if failure == "500":
+        state.down, state.failure_status = True, 500
+    elif failure == "timeout":
+        state.delay = 0.5
+    lead_id = add_ready_lead(engine, cfg)
+    with caplog.at_level(logging.DEBUG, logger="lead_engine"):
+        run_jobs_until_idle(engine, cfg)
+
+    notify_jobs = [job for job in jobs_of(engine, lead_id) if job.kind.startswith("notify_")]
+    assert [job.status for job in notify_jobs] == ["dead", "dead"]
+    errors = [job.last_error or "" for job in notify_jobs]
+    # Still enough to act on: which request, to which host, and what went wrong.
+    assert all(error.startswith(f"gave up after 10 attempts: POST {base} ") for error in errors)
+    with read_session(engine) as session:
+        events = [
+            f"{event.action} {json.dumps(event.detail)}" for event in list_events(session=session, lead_id=lead_id)
+        ]
+    assert sum(event.startswith("notification_failed") for event in events) == 2
+    logged = [f"{record.getMessage()} {record.__dict__}" for record in caplog.records]
+    assert sum("job.retry" in line for line in logged) == 18
+    for text in [*errors, *events, *logged]:
+        assert not [secret for secret in WEBHOOK_SECRETS if secret in text], text

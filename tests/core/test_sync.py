@@ -7,11 +7,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine
-from sqlmodel import Session
+from sqlalchemy import Engine, create_engine, update
+from sqlmodel import Session, col
 
 from lead_engine.core.errors import ConflictError
 from lead_engine.core.leads import record_event, reject_lead, resync_lead
+from lead_engine.core.models import Lead
 from lead_engine.core.settings import Settings
 from lead_engine.core.sync import run_sync
 from tests.support.company_explorer_server import ExplorerState
@@ -146,6 +147,29 @@ def test_a_lead_rejected_before_its_sync_is_not_synced(
     run_jobs_until_idle(engine, cfg)
     assert lead_of(engine, lead_id).status == "rejected"
     assert state.requests == [] and actions_of(engine, lead_id) == ["rejected", "sync_skipped"]
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        "received",  # not parsed yet
+        "parsed",  # parsed, not qualified
+        "needs_review",  # sent back to review by a reparse after its sync was queued
+        "synced",  # synced by an earlier job
+        "dead",  # given up; a resync makes it ready first
+    ],
+)
+def test_a_stale_sync_job_of_a_lead_not_ready_is_skipped(
+    engine: Engine, cfg: Settings, explorer: tuple[ExplorerState, str], status: str
+) -> None:
+    state, _ = explorer
+    lead_id = add_ready_lead(engine, cfg)
+    with Session(engine) as session, session.begin():
+        session.execute(update(Lead).where(col(Lead.id) == lead_id).values(status=status))
+    run_jobs_until_idle(engine, cfg)
+    assert lead_of(engine, lead_id).status == status and state.requests == []
+    assert actions_of(engine, lead_id) == ["sync_skipped"]
+    assert [job.status for job in jobs_of(engine, lead_id, "sync")] == ["done"]
 
 
 def test_no_write_transaction_is_open_during_the_calls(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from dataclasses import dataclass, field
@@ -27,12 +28,13 @@ class Delivery:
 
 @dataclass
 class SinkState:
-    """What arrived, and the failures to answer with."""
+    """What arrived, the failures to answer with, and how long each answer takes."""
 
     deliveries: list[Delivery] = field(default_factory=list)
     failures: int = 0
     failure_status: int = 503
     down: bool = False
+    delay: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail_next(self, count: int, status: int = 503) -> None:
@@ -53,12 +55,16 @@ def create_sink_app(state: SinkState) -> FastAPI:
     @app.post("/{path:path}")
     async def receive(path: str, request: Request) -> PlainTextResponse:
         body = await request.body()
+        if state.delay:
+            await asyncio.sleep(state.delay)
+        # Like n8n's "webhook is not registered", a failure quotes the URL it was sent to.
+        failure = f"failing: {request.method} {request.url.path}?{request.url.query}"
         with state._lock:
             if state.down:
-                return PlainTextResponse("down", status_code=state.failure_status)
+                return PlainTextResponse(failure, status_code=state.failure_status)
             if state.failures > 0:
                 state.failures -= 1
-                return PlainTextResponse("failing", status_code=state.failure_status)
+                return PlainTextResponse(failure, status_code=state.failure_status)
             state.deliveries.append(Delivery(f"/{path}", dict(request.headers), body))
         return PlainTextResponse("ok")
 
