@@ -16,7 +16,10 @@ from sqlmodel import SQLModel
 from lead_engine.api import create_app
 from lead_engine.core.db import create_db_engine, run_migrations
 from lead_engine.core.settings import Settings
+from tests.support.company_explorer_server import ExplorerState
+from tests.support.ready_leads import running_explorer, running_sink
 from tests.support.servers import serve_app
+from tests.support.sink_server import SinkState
 
 API_TOKEN = "test-token"
 POSTGRES_ADMIN_URL = os.environ.get("LEAD_ENGINE_TEST_POSTGRES_URL")
@@ -102,3 +105,17 @@ def client(api_url: str) -> Iterator[httpx.Client]:
     """An HTTP client for the API with the bearer token set."""
     with httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=30) as client:
         yield client
+
+
+@pytest.fixture
+def explorer() -> Iterator[tuple[ExplorerState, str]]:
+    """The Company Explorer stand-in on a loopback port: its state (faults, records) and its URL."""
+    with running_explorer() as running:
+        yield running
+
+
+@pytest.fixture
+def sink() -> Iterator[tuple[SinkState, str]]:
+    """A Slack / n8n receiver on a loopback port: what it got, and its URL."""
+    with running_sink() as running:
+        yield running

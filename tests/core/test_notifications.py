@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine
@@ -24,8 +23,6 @@ from tests.support.ready_leads import (
     jobs_of,
     lead_of,
     run_jobs_until_idle,
-    running_explorer,
-    running_sink,
     sync_settings,
 )
 from tests.support.servers import free_port
@@ -42,18 +39,6 @@ NOTICE = LeadNotice(
     email="max@mueller.de",
     company_explorer_id="42",
 )
-
-
-@pytest.fixture
-def explorer() -> Iterator[tuple[ExplorerState, str]]:
-    with running_explorer() as running:
-        yield running
-
-
-@pytest.fixture
-def sink() -> Iterator[tuple[SinkState, str]]:
-    with running_sink() as running:
-        yield running
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, create_engine, update
@@ -22,15 +21,8 @@ from tests.support.ready_leads import (
     jobs_of,
     lead_of,
     run_jobs_until_idle,
-    running_explorer,
     sync_settings,
 )
-
-
-@pytest.fixture
-def explorer() -> Iterator[tuple[ExplorerState, str]]:
-    with running_explorer() as running:
-        yield running
 
 
 @pytest.fixture

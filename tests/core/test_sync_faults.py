@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -18,24 +16,10 @@ from tests.support.ready_leads import (
     jobs_of,
     lead_of,
     run_jobs_until_idle,
-    running_explorer,
-    running_sink,
     sync_settings,
 )
 from tests.support.servers import free_port
 from tests.support.sink_server import SinkState
-
-
-@pytest.fixture
-def explorer() -> Iterator[tuple[ExplorerState, str]]:
-    with running_explorer() as running:
-        yield running
-
-
-@pytest.fixture
-def sink() -> Iterator[tuple[SinkState, str]]:
-    with running_sink() as running:
-        yield running
 
 
 @pytest.fixture

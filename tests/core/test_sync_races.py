@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import Engine, text
@@ -19,23 +19,9 @@ from tests.support.ready_leads import (
     jobs_of,
     lead_of,
     run_jobs_until_idle,
-    running_explorer,
-    running_sink,
     sync_settings,
 )
 from tests.support.sink_server import SinkState
-
-
-@pytest.fixture
-def explorer() -> Iterator[tuple[ExplorerState, str]]:
-    with running_explorer() as running:
-        yield running
-
-
-@pytest.fixture
-def sink() -> Iterator[tuple[SinkState, str]]:
-    with running_sink() as running:
-        yield running
 
 
 def _wait(condition: Callable[[], bool], what: str) -> None:
