@@ -14,12 +14,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from lead_engine.core.errors import LeadEngineError, UnprocessableError
 from lead_engine.core.inbound import PreparedIngest
+from lead_engine.core.leads import PROCESS_JOB, PROCESS_MAX_ATTEMPTS, process_job_key
 from lead_engine.core.models import new_id, utcnow
 
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 256
-PROCESS_JOB = "process"
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,9 @@ class _Rows:
         self.tables["lead_events"].append(
             (lead_id, now, item.channel, "received", json.dumps({"source": email.source}))
         )
-        self.tables["jobs"].append((lead_id, PROCESS_JOB, "queued", 0, 5, now, f"process-{lead_id}", "{}", now, now))
+        self.tables["jobs"].append(
+            (lead_id, PROCESS_JOB, "queued", 0, PROCESS_MAX_ATTEMPTS, now, process_job_key(lead_id), "{}", now, now)
+        )
         return lead_id
 
     def add_key(self, key: str, lead_id: str, request_hash: str | None) -> None:

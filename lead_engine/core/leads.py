@@ -19,6 +19,7 @@ from lead_engine.core.settings import Settings
 STATUSES = ("received", "parsed", "needs_review", "ready", "syncing", "synced", "retrying", "dead", "rejected")
 SEARCHED = ("company", "contact_name", "email", "subject", "city", "external_id", "sender")
 PROCESS_JOB, SYNC_JOB = "process", "sync"
+PROCESS_MAX_ATTEMPTS = 5
 # Statuses a resync starts from: qualified or approved leads, synced or not. Others need an approval first.
 RESYNCABLE = ("ready", "syncing", "retrying", "dead", "synced")
 
@@ -226,11 +227,20 @@ def resync_lead(*, session: Session, settings: Settings, lead_id: str, actor: st
     return lead
 
 
+def process_job_key(lead_id: str) -> str:
+    """The idempotency key of a lead's "process" jobs (ingest and every reparse share it)."""
+    return f"process-{lead_id}"
+
+
 def reparse_lead(*, session: Session, lead_id: str, actor: str) -> Lead:
     """Queue the lead's stored raw e-mail to be parsed again; operator corrections are kept."""
     lead = get_lead(session=session, lead_id=lead_id)
     enqueue_job(
-        session=session, lead_id=lead_id, kind=PROCESS_JOB, idempotency_key=f"process-{lead_id}", max_attempts=5
+        session=session,
+        lead_id=lead_id,
+        kind=PROCESS_JOB,
+        idempotency_key=process_job_key(lead_id),
+        max_attempts=PROCESS_MAX_ATTEMPTS,
     )
     record_event(session=session, lead_id=lead_id, action="reparse_requested", actor=actor)
     session.commit()
