@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, text
@@ -20,6 +21,7 @@ from lead_engine import __version__
 from lead_engine.core.db import get_engine, read_session, run_migrations
 from lead_engine.core.errors import (
     ConflictError,
+    IngestUnavailableError,
     LeadEngineError,
     NotFoundError,
     PayloadTooLargeError,
@@ -27,8 +29,9 @@ from lead_engine.core.errors import (
     UnprocessableError,
     UnsupportedMediaTypeError,
 )
-from lead_engine.core.inbound import prepare_ingest
-from lead_engine.core.ingest import IngestWriter
+from lead_engine.core.inbound import IngestRequest
+from lead_engine.core.ingest import UNAVAILABLE
+from lead_engine.core.ingest_writer import IngestWriter
 from lead_engine.core.leads import (
     approve_lead,
     correct_lead,
@@ -53,9 +56,29 @@ STATUS_CODES: dict[type[LeadEngineError], int] = {
     PayloadTooLargeError: 413,
     UnsupportedMediaTypeError: 415,
     UnprocessableError: 422,
+    IngestUnavailableError: 503,
 }
+RETRY_AFTER = "5"
 INGEST_FIELDS = ("source", "subject", "raw_body", "html_body", "sender", "message_id", "received_at", "raw_mime_b64")
-INGEST_BODY = {
+_OUTCOME = {
+    "type": "object",
+    "properties": {"lead_id": {"type": "string"}, "status": {"type": "string"}, "duplicate": {"type": "boolean"}},
+}
+_REASON = {"type": "object", "properties": {"detail": {"type": "string"}}}
+INGEST_OPERATION: dict[str, Any] = {
+    "summary": "Ingest",
+    "description": "Store an inbound e-mail durably (JSON or message/rfc822); answered once it is committed.",
+    "operationId": "ingest",
+    "parameters": [
+        {
+            "name": "source",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "source of a message/rfc822 body (a JSON body names its own)",
+        },
+        {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}},
+    ],
     "requestBody": {
         "required": True,
         "content": {
@@ -68,7 +91,21 @@ INGEST_BODY = {
             },
             "message/rfc822": {"schema": {"type": "string", "format": "binary"}},
         },
-    }
+    },
+    "responses": {
+        "202": {"description": "stored as a new lead", "content": {"application/json": {"schema": _OUTCOME}}},
+        "200": {"description": "a repeat of a stored lead", "content": {"application/json": {"schema": _OUTCOME}}},
+        **{
+            code: {"description": text, "content": {"application/json": {"schema": _REASON}}}
+            for code, text in (
+                ("401", "no valid bearer token or webhook signature"),
+                ("413", "body over the size limit"),
+                ("415", "neither JSON nor message/rfc822"),
+                ("422", "unreadable, nothing to parse, or a reused Idempotency-Key"),
+                ("503", "not stored now; retry after Retry-After seconds"),
+            )
+        },
+    },
 }
 
 
@@ -141,7 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = get_engine(settings.database_url)
         run_migrations(engine)
         app.state.engine = engine
-        app.state.writer = IngestWriter(engine)
+        app.state.writer = IngestWriter(settings.database_url, log_level=settings.log_level)
         await app.state.writer.start()
         logger.info("api started", extra={"action": "api.started"})
         yield
@@ -150,10 +187,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Lead Engine", version=__version__, lifespan=lifespan)
     app.state.settings = settings
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schema["paths"]["/api/ingest"] = {"post": INGEST_OPERATION}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     @app.exception_handler(LeadEngineError)
     async def _engine_error(_request: Request, exc: LeadEngineError) -> JSONResponse:
         code = next((code for kind, code in STATUS_CODES.items() if isinstance(exc, kind)), 500)
-        headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+        headers = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": RETRY_AFTER}}.get(code)
         return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
 
     @app.exception_handler(OperationalError)
@@ -161,11 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _database_down(_request: Request, exc: Exception) -> JSONResponse:
         # n8n and the poller retry on 503; nothing was stored, so a retry loses nothing.
         logger.error("database unavailable", extra={"action": "api.database_unavailable", "error": type(exc).__name__})
-        return JSONResponse(
-            {"detail": "database unavailable, nothing was stored; retry later"},
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
+        return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": RETRY_AFTER})
 
     @app.get("/api/health")
     def health(request: Request) -> JSONResponse:
@@ -187,26 +229,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             }
         )
 
-    @app.post("/api/ingest", status_code=202, openapi_extra=INGEST_BODY)
-    async def ingest(request: Request, source: str | None = None) -> Response:
+    async def ingest(request: Request) -> Response:
         """Store an inbound e-mail durably (JSON or message/rfc822) and answer once it is committed."""
         headers = request.headers
-        if not headers.get("webhook-signature"):
+        signed = bool(headers.get("webhook-signature"))
+        if not signed:
             authorize(settings, headers)
         body = await read_limited_body(request, settings.max_body_bytes)
-        authorize(settings, headers, body)
-        item = prepare_ingest(
-            headers.get("content-type", ""),
-            body,
-            idempotency_key=headers.get("idempotency-key"),
-            webhook_id=headers.get("webhook-id"),
-            source=source,
+        if signed:
+            authorize(settings, headers, body)
+        outcome = await request.app.state.writer.submit(
+            IngestRequest(
+                headers.get("content-type", ""),
+                body,
+                idempotency_key=headers.get("idempotency-key"),
+                webhook_id=headers.get("webhook-id"),
+                source=request.query_params.get("source"),
+            )
         )
-        outcome = await request.app.state.writer.submit(item)
         payload = {"lead_id": outcome.lead_id, "status": outcome.status, "duplicate": outcome.duplicate}
         return Response(
             json.dumps(payload).encode(), status_code=200 if outcome.duplicate else 202, media_type="application/json"
         )
+
+    # A plain Starlette route: the app's middleware and error handlers apply, FastAPI's per-request
+    # parameter solving does not; the OpenAPI entry is written by hand (INGEST_OPERATION).
+    app.router.add_route("/api/ingest", ingest, methods=["POST"])
 
     @app.get("/api/leads")
     def leads(

@@ -29,6 +29,10 @@ def _api(settings: Settings) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 50)
+    import os
+
+    if os.environ.get("PIN"):
+        os.sched_setaffinity(0, {0})
     uvicorn.run(app, host=settings.host, port=settings.api_port, log_config=None, access_log=settings.access_log)
 
 

@@ -18,7 +18,7 @@ from lead_engine.api import create_app
 from lead_engine.core.models import Lead, RawMessage
 from lead_engine.core.settings import Settings
 from tests.conftest import API_TOKEN, POSTGRES_ADMIN_URL
-from tests.support.servers import engine_process, free_port, serve_app
+from tests.support.servers import child_pids, engine_process, free_port, serve_app
 
 pytestmark = pytest.mark.slow
 
@@ -56,6 +56,7 @@ def test_sigkill_loses_no_acknowledged_lead(settings: Settings, engine: Engine, 
         deadline = time.monotonic() + 30
         while len(acknowledged) < 300 and time.monotonic() < deadline:
             time.sleep(0.02)
+        writers = child_pids(api.pid)
         api.send_signal(signal.SIGKILL)
         api.wait()
         stop.set()
@@ -69,6 +70,20 @@ def test_sigkill_loses_no_acknowledged_lead(settings: Settings, engine: Engine, 
         raw_count = len(session.scalars(select(RawMessage.id)).all())
     assert stored == set(acknowledged)
     assert raw_count >= len(acknowledged)
+    # The writer process notices its API is gone and exits instead of holding the database.
+    assert writers, "the API had no writer process"
+    for writer in writers:
+        deadline = time.monotonic() + 15
+        while Path(f"/proc/{writer}").exists() and "Z" not in _state(writer):
+            assert time.monotonic() < deadline, f"writer {writer} outlived its API"
+            time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
 
 
 @pytest.mark.postgres

@@ -9,8 +9,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlmodel import Session
@@ -73,6 +71,9 @@ def is_postgres(engine: Engine) -> bool:
 
 def run_migrations(engine: Engine) -> None:
     """Bring the schema to the newest revision; safe when several processes start at once."""
+    from alembic import command  # loaded here: processes that never migrate (the ingest writer) skip it
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.connect() as connection, connection.begin():

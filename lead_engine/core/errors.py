@@ -23,6 +23,10 @@ class UnauthorizedError(LeadEngineError):
     """Neither a valid bearer token nor a valid webhook signature."""
 
 
+class IngestUnavailableError(LeadEngineError):
+    """The request could not be stored now (database or ingest writer down); nothing was kept, retry later."""
+
+
 class NotFoundError(LeadEngineError):
     """The lead (or other record) does not exist."""
 

@@ -46,6 +46,18 @@ class PreparedIngest:
     channel: str = "api"
 
 
+@dataclass(frozen=True)
+class IngestRequest:
+    """A request as it came in, not yet read: what ``prepare_ingest`` takes."""
+
+    content_type: str
+    body: bytes
+    idempotency_key: str | None = None
+    webhook_id: str | None = None
+    source: str | None = None
+    channel: str = "api"
+
+
 def media_type(content_type: str | None) -> str:
     """The bare media type of a Content-Type header, lower-cased."""
     return (content_type or "").split(";", 1)[0].strip().lower()

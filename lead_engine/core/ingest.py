@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -10,16 +9,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from lead_engine.core.errors import LeadEngineError, UnprocessableError
-from lead_engine.core.inbound import PreparedIngest
-from lead_engine.core.leads import PROCESS_JOB, PROCESS_MAX_ATTEMPTS, process_job_key
-from lead_engine.core.models import new_id, utcnow
+from lead_engine.core.errors import IngestUnavailableError, LeadEngineError, UnprocessableError
+from lead_engine.core.ids import new_id
+from lead_engine.core.inbound import IngestRequest, PreparedIngest, prepare_ingest
+from lead_engine.core.job_kinds import PROCESS_JOB, PROCESS_MAX_ATTEMPTS, process_job_key
 
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 256
+UNAVAILABLE = "database unavailable, nothing was stored; retry later"
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class _Rows:
     def __init__(self, dialect: str) -> None:
         self.sqlite = dialect == "sqlite"
         self.tables: dict[str, list[tuple[Any, ...]]] = {name: [] for name in COLUMNS}
-        self.now = self.stamp(utcnow())
+        self.now = self.stamp(datetime.now(UTC))
 
     def stamp(self, value: datetime) -> Any:
         naive = value.astimezone(UTC).replace(tzinfo=None)
@@ -171,6 +171,49 @@ def _write_rows(engine: Engine, rows: _Rows, items: list[PreparedIngest]) -> lis
     ]
 
 
+def store_requests(engine: Engine, requests: list[IngestRequest]) -> list[IngestOutcome | LeadEngineError]:
+    """Read each request and store the readable ones in one group; the others get their error."""
+    results: list[IngestOutcome | LeadEngineError | None] = []
+    readable: list[PreparedIngest] = []
+    for request in requests:
+        try:
+            readable.append(
+                prepare_ingest(
+                    request.content_type,
+                    request.body,
+                    idempotency_key=request.idempotency_key,
+                    webhook_id=request.webhook_id,
+                    source=request.source,
+                    channel=request.channel,
+                )
+            )
+            results.append(None)
+        except LeadEngineError as exc:
+            results.append(exc)
+        except Exception as exc:  # a reader bug must cost this request only, never the writer
+            logger.exception("ingest request unreadable", extra={"action": "ingest.read_failed"})
+            results.append(
+                UnprocessableError(f"the request could not be read ({type(exc).__name__}); nothing was stored")
+            )
+    stored = iter(write_group(engine, readable))
+    return [result if result is not None else next(stored) for result in results]
+
+
+def write_group(engine: Engine, items: list[PreparedIngest]) -> list[IngestOutcome | LeadEngineError]:
+    """Write a group; when its commit fails, write each request alone so one bad request fails by itself."""
+    try:
+        return write_batch_with_retry(engine, items)
+    except (OperationalError, InterfaceError) as exc:
+        # The database is unreachable or locked: every request of the group fails alike, none is stored.
+        logger.error("database unavailable", extra={"action": "ingest.database_unavailable", "error": repr(exc)[:200]})
+        return [IngestUnavailableError(UNAVAILABLE) for _ in items]
+    except Exception:  # the writer outlives any one failing group
+        if len(items) == 1:
+            logger.exception("ingest write failed", extra={"action": "ingest.write_failed"})
+            return [IngestUnavailableError("the request could not be stored; retry later")]
+    return [result for item in items for result in write_group(engine, [item])]
+
+
 def write_batch_with_retry(engine: Engine, items: list[PreparedIngest]) -> list[IngestOutcome | LeadEngineError]:
     """Write a group, reading keys again when another process committed one of them meanwhile."""
     for attempt in range(5):
@@ -180,60 +223,3 @@ def write_batch_with_retry(engine: Engine, items: list[PreparedIngest]) -> list[
             # Another process stored one of these keys after our read; the next read sees it.
             logger.info("ingest key race, retrying", extra={"action": "ingest.key_race", "attempt": attempt})
     return write_batch(engine, items)
-
-
-class IngestWriter:
-    """Collects prepared requests from many coroutines and commits them in groups from one task."""
-
-    def __init__(self, engine: Engine, *, max_batch: int = MAX_BATCH) -> None:
-        self.engine = engine
-        self.max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[PreparedIngest, asyncio.Future[IngestOutcome]]] | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Start the writer task on the running loop."""
-        self._queue = asyncio.Queue()
-        self._task = asyncio.create_task(self._run(), name="ingest-writer")
-
-    async def stop(self) -> None:
-        """Finish what is queued, then stop."""
-        if self._queue is not None and self._task is not None:
-            await self._queue.join()
-            self._task.cancel()
-
-    async def submit(self, item: PreparedIngest) -> IngestOutcome:
-        """Store one request; returns once it is committed."""
-        if self._queue is None:
-            await self.start()
-        assert self._queue is not None
-        future: asyncio.Future[IngestOutcome] = asyncio.get_running_loop().create_future()
-        await self._queue.put((item, future))
-        return await future
-
-    def _write(self, items: list[PreparedIngest]) -> list[IngestOutcome | BaseException]:
-        try:
-            return list(write_batch_with_retry(self.engine, items))
-        except Exception as exc:  # the writer outlives any one failing batch
-            if len(items) == 1:
-                logger.exception("ingest write failed", extra={"action": "ingest.write_failed"})
-                return [exc]
-        # One bad request must not fail the others that shared its commit.
-        return [result for item in items for result in self._write([item])]
-
-    async def _run(self) -> None:
-        assert self._queue is not None
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            results = await asyncio.to_thread(self._write, [item for item, _ in batch])
-            for (_, future), result in zip(batch, results, strict=True):
-                if future.done():
-                    continue
-                if isinstance(result, BaseException):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
-            for _ in batch:
-                self._queue.task_done()

@@ -11,6 +11,7 @@ from sqlmodel import Session, col
 
 from lead_engine.core.errors import ConflictError, LeadEngineError, NotFoundError, UnprocessableError
 from lead_engine.core.field_normalizer import normalize_country, normalize_email, normalize_phone, normalize_website
+from lead_engine.core.job_kinds import PROCESS_JOB, PROCESS_MAX_ATTEMPTS, SYNC_JOB, process_job_key
 from lead_engine.core.lead_fields import CANONICAL_FIELDS
 from lead_engine.core.models import Lead, LeadEvent, RawMessage, utcnow
 from lead_engine.core.outbox import enqueue_job
@@ -18,8 +19,6 @@ from lead_engine.core.settings import Settings
 
 STATUSES = ("received", "parsed", "needs_review", "ready", "syncing", "synced", "retrying", "dead", "rejected")
 SEARCHED = ("company", "contact_name", "email", "subject", "city", "external_id", "sender")
-PROCESS_JOB, SYNC_JOB = "process", "sync"
-PROCESS_MAX_ATTEMPTS = 5
 # Statuses a resync starts from: qualified or approved leads, synced or not. Others need an approval first.
 RESYNCABLE = ("ready", "syncing", "retrying", "dead", "synced")
 
@@ -225,11 +224,6 @@ def resync_lead(*, session: Session, settings: Settings, lead_id: str, actor: st
     record_event(session=session, lead_id=lead_id, action="resync_requested", actor=actor)
     session.commit()
     return lead
-
-
-def process_job_key(lead_id: str) -> str:
-    """The idempotency key of a lead's "process" jobs (ingest and every reparse share it)."""
-    return f"process-{lead_id}"
 
 
 def reparse_lead(*, session: Session, lead_id: str, actor: str) -> Lead:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,19 +9,12 @@ from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text, TypeDec
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
+from lead_engine.core.ids import new_id
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC."""
     return datetime.now(UTC)
-
-
-def new_id() -> str:
-    """A new identifier, time-ordered like a UUIDv7 (48-bit milliseconds, then 80 random bits).
-
-    Ordered keys append to the end of each primary-key and lead_id index instead of dirtying a random
-    page per row, which keeps every ingest commit small.
-    """
-    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -70,8 +61,9 @@ class Lead(SQLModel, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     raw_message_id: str = Field(foreign_key="raw_messages.id", max_length=32)
-    status: str = Field(default="received", max_length=20, index=True)
-    source: str = Field(default="email", max_length=64, index=True)
+    # Filters on status or source use the composite indexes above (their leading column).
+    status: str = Field(default="received", max_length=20)
+    source: str = Field(default="email", max_length=64)
     received_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     subject: str | None = Field(default=None, sa_column=Column(Text))

@@ -23,8 +23,9 @@ from lead_engine.core.company_matching import (
 )
 from lead_engine.core.db import get_engine, read_session
 from lead_engine.core.errors import ConflictError, PermanentError
+from lead_engine.core.job_kinds import SYNC_JOB
 from lead_engine.core.jobs import JobContext, execute_job, register_handler
-from lead_engine.core.leads import SYNC_JOB, enqueue_sync, get_lead, lock_lead, record_event
+from lead_engine.core.leads import enqueue_sync, get_lead, lock_lead, record_event
 from lead_engine.core.models import Job, Lead, utcnow
 from lead_engine.core.notifications import CHANNELS, EVENTS, enqueue_notifications, notify_kind
 from lead_engine.core.outbox import claim_lead_job

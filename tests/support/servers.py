@@ -60,6 +60,19 @@ def wait_for_http(url: str, *, timeout: float = 30.0, process: subprocess.Popen[
     raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (read from /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
 def engine_env(settings_env: dict[str, str]) -> dict[str, str]:
     """The environment for an engine subprocess: this one, the given settings, the repo on the path."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("LEAD_ENGINE_", "OPENAI_"))}
