@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 import threading
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -30,6 +31,22 @@ async def bare_ingest(request: Request) -> Response:
     if _read_object(await request.body()) is None:
         return Response(b'{"detail": "bad"}', status_code=422)
     return Response(b'{"status": "accepted"}', status_code=202, media_type="application/json")
+
+
+async def bare_asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The same check as bare_app as a plain ASGI app: no framework at all, the floor of the HTTP server."""
+    if scope["type"] != "http":
+        return
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    ok = _read_object(b"".join(chunks)) is not None
+    body = b'{"status": "accepted"}' if ok else b'{"detail": "bad"}'
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 202 if ok else 422, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _connection() -> sqlite3.Connection:

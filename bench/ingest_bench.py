@@ -91,7 +91,7 @@ def _median(values: list[float]) -> float:
 
 
 def main() -> None:
-    """Measure the three endpoints in interleaved rounds and write the Ingest section of docs/BENCHMARKS.md."""
+    """Measure the endpoints in interleaved rounds and write the Ingest section of docs/BENCHMARKS.md."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=32)
@@ -103,15 +103,19 @@ def main() -> None:
     base_env = {key: value for key, value in os.environ.items() if not key.startswith("LEAD_ENGINE_")}
     base_env["PYTHONPATH"] = str(ROOT)
     uvicorn = [sys.executable, "-m", "uvicorn", "--no-access-log", "--log-level", "warning", "--host", "127.0.0.1"]
-    runs: dict[str, list[Run]] = {"bare": [], "naive": [], "ours": []}
+    runs: dict[str, list[Run]] = {"bare": [], "bare ASGI": [], "naive": [], "ours": []}
     stored = synchronous = 0
     load_before = os.getloadavg()[0]
-    # Rounds alternate the three servers, so a slower minute on a shared machine hits all of them alike;
+    # Rounds alternate the servers, so a slower minute on a shared machine hits all of them alike;
     # each ratio compares runs of one round.
     for number in range(args.rounds):
         port = _free_port()
         runs["bare"].append(
             measure("bare", [*uvicorn, "--port", str(port), "bench.baselines:bare_app"], base_env, port, args)
+        )
+        port = _free_port()
+        runs["bare ASGI"].append(
+            measure("bare ASGI", [*uvicorn, "--port", str(port), "bench.baselines:bare_asgi_app"], base_env, port, args)
         )
         port = _free_port()
         naive_env = {**base_env, "BENCH_NAIVE_DB": str(workdir / f"naive-{number}.db")}
@@ -143,22 +147,25 @@ def main() -> None:
         f"{sum(run.failures for run in found)} |"
         for name, found in runs.items()
     )
-    to_bare, to_naive = ratios("ours", "bare"), ratios("ours", "naive")
+    to_bare, to_naive, to_asgi = ratios("ours", "bare"), ratios("ours", "naive"), ratios("ours", "bare ASGI")
     command = f"--seconds {args.seconds} --connections {args.connections} --rounds {args.rounds}"
     body = f"""
 Command: `.venv/bin/python -m bench.ingest_bench {command}`.
 wrk, 2 threads, {args.connections} connections, {args.seconds} s after a 2 s warm-up, a unique lead per request,
-on 127.0.0.1 sharing the machine with the servers. {args.rounds} rounds, each running bare, naive and ours back to back;
-the figures are medians over the rounds, each ratio the median of the rounds' own ratios. {machine_line()}
+on 127.0.0.1 sharing the machine with the servers. {args.rounds} rounds, each running bare, bare ASGI, naive and
+ours back to back; the figures are medians over the rounds, each ratio the median of the rounds' own ratios.
+{machine_line()}
 The machine was shared with other work (1-minute load average {load_before:.1f} before, {load_after:.1f} after).
 
 - **bare**: one uvicorn process, a FastAPI endpoint that only validates the JSON object and answers 202
   (no storage).
+- **bare ASGI**: the same check as a plain ASGI app, no framework: what uvicorn alone can do here.
 - **naive**: one uvicorn process, one SQLite INSERT + COMMIT per request (WAL, `synchronous=FULL`), in the
   thread pool.
 - **ours**: `python -m lead_engine api`: one uvicorn process and its ingest writer process; `POST /api/ingest`
-  with auth, the 1 MiB streaming limit, idempotency keys, raw message + lead + event + job + keys committed
-  before the 202 (group commit, SQLite WAL with `synchronous=FULL`).
+  (a plain ASGI handler in front of the FastAPI app) with auth, the 1 MiB streaming limit, idempotency keys,
+  raw message + lead + event + job + keys committed before the 202 (group commit, SQLite WAL with
+  `synchronous=FULL`).
 
 | endpoint | requests/s | p50 ms | p99 ms | worst p99 ms | failed |
 |---|---|---|---|---|---|
@@ -166,6 +173,7 @@ The machine was shared with other work (1-minute load average {load_before:.1f} 
 
 - ours / bare throughput: **{_median(to_bare):.2f}** (target ≥ 0.70; rounds: {", ".join(f"{r:.2f}" for r in to_bare)})
 - ours / naive throughput: **{_median(to_naive):.2f}** (target ≥ 2; rounds: {", ".join(f"{r:.2f}" for r in to_naive)})
+- ours / bare ASGI throughput: **{_median(to_asgi):.2f}** (no target; rounds: {", ".join(f"{r:.2f}" for r in to_asgi)})
 - ours p99: **{_median([run.p99_ms for run in runs["ours"]]):.1f} ms** (target ≤ 50 ms)
 - leads stored by ours in the last round: {stored:,} for {runs["ours"][-1].requests:,} measured requests plus the
   warm-up (`PRAGMA synchronous` = {synchronous}, 2 = FULL)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -11,25 +10,24 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session
 
 from lead_engine import __version__
-from lead_engine.core.db import get_engine, read_session, run_migrations
-from lead_engine.core.errors import (
-    ConflictError,
-    IngestUnavailableError,
-    LeadEngineError,
-    NotFoundError,
-    PayloadTooLargeError,
-    UnauthorizedError,
-    UnprocessableError,
-    UnsupportedMediaTypeError,
+from lead_engine.api_ingest import (
+    ERROR_HEADERS,
+    INGEST_OPERATION,
+    INGEST_PATH,
+    RETRY_AFTER,
+    handle_ingest,
+    is_ingest,
+    status_code,
 )
-from lead_engine.core.inbound import IngestRequest
+from lead_engine.core.db import get_engine, read_session, run_migrations
+from lead_engine.core.errors import LeadEngineError
 from lead_engine.core.ingest import UNAVAILABLE
 from lead_engine.core.ingest_writer import IngestWriter
 from lead_engine.core.leads import (
@@ -48,65 +46,6 @@ from lead_engine.core.settings import Settings, get_settings
 from lead_engine.core.webhooks import authorize
 
 logger = logging.getLogger(__name__)
-
-STATUS_CODES: dict[type[LeadEngineError], int] = {
-    UnauthorizedError: 401,
-    NotFoundError: 404,
-    ConflictError: 409,
-    PayloadTooLargeError: 413,
-    UnsupportedMediaTypeError: 415,
-    UnprocessableError: 422,
-    IngestUnavailableError: 503,
-}
-RETRY_AFTER = "5"
-INGEST_FIELDS = ("source", "subject", "raw_body", "html_body", "sender", "message_id", "received_at", "raw_mime_b64")
-_OUTCOME = {
-    "type": "object",
-    "properties": {"lead_id": {"type": "string"}, "status": {"type": "string"}, "duplicate": {"type": "boolean"}},
-}
-_REASON = {"type": "object", "properties": {"detail": {"type": "string"}}}
-INGEST_OPERATION: dict[str, Any] = {
-    "summary": "Ingest",
-    "description": "Store an inbound e-mail durably (JSON or message/rfc822); answered once it is committed.",
-    "operationId": "ingest",
-    "parameters": [
-        {
-            "name": "source",
-            "in": "query",
-            "required": False,
-            "schema": {"type": "string"},
-            "description": "source of a message/rfc822 body (a JSON body names its own)",
-        },
-        {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}},
-    ],
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "properties": {name: {"type": "string"} for name in INGEST_FIELDS},
-                    "additionalProperties": True,
-                }
-            },
-            "message/rfc822": {"schema": {"type": "string", "format": "binary"}},
-        },
-    },
-    "responses": {
-        "202": {"description": "stored as a new lead", "content": {"application/json": {"schema": _OUTCOME}}},
-        "200": {"description": "a repeat of a stored lead", "content": {"application/json": {"schema": _OUTCOME}}},
-        **{
-            code: {"description": text, "content": {"application/json": {"schema": _REASON}}}
-            for code, text in (
-                ("401", "no valid bearer token or webhook signature"),
-                ("413", "body over the size limit"),
-                ("415", "neither JSON nor message/rfc822"),
-                ("422", "unreadable, nothing to parse, or a reused Idempotency-Key"),
-                ("503", "not stored now; retry after Retry-After seconds"),
-            )
-        },
-    },
-}
 
 
 class LeadPatch(BaseModel):
@@ -155,18 +94,15 @@ ReadDep = Annotated[Session, Depends(reading_session)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
-async def read_limited_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing more than ``limit`` bytes while it streams in."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"body of {declared} bytes is over the {limit} byte limit")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"body is over the {limit} byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
+class LeadEngineApi(FastAPI):
+    """The FastAPI app, with ``POST /api/ingest`` answered by the plain ASGI handler of api_ingest."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Route the ingest endpoint past FastAPI's stack; everything else through it."""
+        if is_ingest(scope):
+            await handle_ingest(self.state.settings, self.state.writer, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -184,13 +120,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await app.state.writer.stop()
 
-    app = FastAPI(title="Lead Engine", version=__version__, lifespan=lifespan)
+    app = LeadEngineApi(title="Lead Engine", version=__version__, lifespan=lifespan)
     app.state.settings = settings
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-            schema["paths"]["/api/ingest"] = {"post": INGEST_OPERATION}
+            schema["paths"][INGEST_PATH] = {"post": INGEST_OPERATION}
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -198,9 +134,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(LeadEngineError)
     async def _engine_error(_request: Request, exc: LeadEngineError) -> JSONResponse:
-        code = next((code for kind, code in STATUS_CODES.items() if isinstance(exc, kind)), 500)
-        headers = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": RETRY_AFTER}}.get(code)
-        return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
+        code = status_code(exc)
+        return JSONResponse({"detail": str(exc)}, status_code=code, headers=ERROR_HEADERS.get(code))
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
@@ -228,33 +163,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "leads": counts,
             }
         )
-
-    async def ingest(request: Request) -> Response:
-        """Store an inbound e-mail durably (JSON or message/rfc822) and answer once it is committed."""
-        headers = request.headers
-        signed = bool(headers.get("webhook-signature"))
-        if not signed:
-            authorize(settings, headers)
-        body = await read_limited_body(request, settings.max_body_bytes)
-        if signed:
-            authorize(settings, headers, body)
-        outcome = await request.app.state.writer.submit(
-            IngestRequest(
-                headers.get("content-type", ""),
-                body,
-                idempotency_key=headers.get("idempotency-key"),
-                webhook_id=headers.get("webhook-id"),
-                source=request.query_params.get("source"),
-            )
-        )
-        payload = {"lead_id": outcome.lead_id, "status": outcome.status, "duplicate": outcome.duplicate}
-        return Response(
-            json.dumps(payload).encode(), status_code=200 if outcome.duplicate else 202, media_type="application/json"
-        )
-
-    # A plain Starlette route: the app's middleware and error handlers apply, FastAPI's per-request
-    # parameter solving does not; the OpenAPI entry is written by hand (INGEST_OPERATION).
-    app.router.add_route("/api/ingest", ingest, methods=["POST"])
 
     @app.get("/api/leads")
     def leads(

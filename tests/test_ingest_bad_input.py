@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -11,6 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from lead_engine.core.leads import get_raw_message
+from tests.conftest import API_TOKEN
 
 OK_JSON = {"Content-Type": "application/json"}
 
@@ -96,3 +98,32 @@ def test_odd_mime_headers_and_long_source_are_stored(client: httpx.Client) -> No
     lead = client.get(f"/api/leads/{response.json()['lead_id']}").json()
     assert lead["source"] == "s" * 64
     assert lead["subject"].startswith("Anfrage")
+
+
+def test_other_methods_on_ingest_are_405(client: httpx.Client) -> None:
+    response = client.get("/api/ingest")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
+
+
+def test_ingest_with_a_trailing_slash_is_the_same_endpoint(client: httpx.Client) -> None:
+    response = client.post("/api/ingest/", json={"subject": "slash", "raw_body": "x"})
+    assert response.status_code == 202, response.text
+
+
+def test_source_query_names_a_mime_lead(client: httpx.Client) -> None:
+    raw = b"From: a@kunde.de\r\nSubject: Anfrage\r\nContent-Type: text/plain\r\n\r\nFirma: Kunde GmbH\r\n"
+    response = client.post("/api/ingest?source=web%20form", content=raw, headers={"Content-Type": "message/rfc822"})
+    assert response.status_code == 202, response.text
+    assert client.get(f"/api/leads/{response.json()['lead_id']}").json()["source"] == "web form"
+
+
+def test_client_leaving_mid_body_stores_nothing(client: httpx.Client, api_url: str) -> None:
+    host, port = api_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            b"POST /api/ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + API_TOKEN.encode() + b"\r\nContent-Length: 1000\r\n\r\n" + b'{"subject": "x'
+        )
+    assert client.get("/api/health").json()["status"] == "ok"
+    assert client.get("/api/leads").json()["total"] == 0

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr
-from typing import Any
+from typing import Any, NamedTuple
 
 from lead_engine.core.errors import UnprocessableError, UnsupportedMediaTypeError
 from lead_engine.core.lead_fields import InboundEmail
@@ -46,9 +46,8 @@ class PreparedIngest:
     channel: str = "api"
 
 
-@dataclass(frozen=True)
-class IngestRequest:
-    """A request as it came in, not yet read: what ``prepare_ingest`` takes."""
+class IngestRequest(NamedTuple):
+    """A request as it came in, not yet read: what ``prepare_ingest`` takes (a plain tuple on the wire)."""
 
     content_type: str
     body: bytes

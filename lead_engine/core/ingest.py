@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -22,8 +21,7 @@ MAX_BATCH = 256
 UNAVAILABLE = "database unavailable, nothing was stored; retry later"
 
 
-@dataclass(frozen=True)
-class IngestOutcome:
+class IngestOutcome(NamedTuple):
     """What became of one request: the lead it maps to and whether it was a repeat."""
 
     lead_id: str

@@ -103,8 +103,9 @@ class IngestWriter:
         number = next(self._numbers)
         future: asyncio.Future[IngestOutcome] = asyncio.get_running_loop().create_future()
         self._pending[number] = future
-        # Sent at once: the writer groups whatever arrived while its last commit ran.
-        self._stream.write(_frame((number, request)))
+        # Sent at once: the writer groups whatever arrived while its last commit ran. Plain tuples both
+        # ways: they pickle several times faster than named types.
+        self._stream.write(_frame((number, tuple(request))))
         return await future
 
     async def _read_results(
@@ -120,7 +121,7 @@ class IngestWriter:
                     if isinstance(result, BaseException):
                         future.set_exception(result)
                     else:
-                        future.set_result(result)
+                        future.set_result(IngestOutcome(*result))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         if pending:
@@ -190,9 +191,13 @@ def serve(sock: socket.socket) -> None:
     engine = create_db_engine(config[0]["database_url"])
     try:
         while (frames := _read_frames(sock, buffer, MAX_BATCH)) is not None:
-            results = store_requests(engine, [request for _, request in frames])
+            results = store_requests(engine, [IngestRequest(*fields) for _, fields in frames])
+            answer = [
+                (number, result if isinstance(result, BaseException) else tuple(result))
+                for (number, _), result in zip(frames, results, strict=True)
+            ]
             try:
-                sock.sendall(_frame([(number, result) for (number, _), result in zip(frames, results, strict=True)]))
+                sock.sendall(_frame(answer))
             except OSError:
                 break  # the API is gone; what was committed stays committed
     finally:

@@ -83,7 +83,7 @@ class Lead(SQLModel, table=True):
     employees: str | None = Field(default=None, max_length=64)
     budget: str | None = Field(default=None, max_length=128)
     message: str | None = Field(default=None, sa_column=Column(Text))
-    external_id: str | None = Field(default=None, max_length=255, index=True)
+    external_id: str | None = Field(default=None, max_length=255)
 
     score: int | None = None
     qualified: bool | None = None
@@ -148,6 +148,6 @@ class IdempotencyKey(SQLModel, table=True):
     __tablename__ = "idempotency_keys"
 
     key: str = Field(primary_key=True, max_length=300)
-    lead_id: str = Field(foreign_key="leads.id", index=True, max_length=32)
+    lead_id: str = Field(foreign_key="leads.id", max_length=32)
     request_hash: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
