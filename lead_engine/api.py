@@ -160,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "database": _engine(request).dialect.name,
                 "sync_enabled": settings.sync_enabled,
                 "llm_enabled": settings.llm_enabled,
+                "ingest_writer": "running" if request.app.state.writer.running else "starts with the next request",
                 "leads": counts,
             }
         )

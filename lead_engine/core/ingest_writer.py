@@ -55,6 +55,11 @@ class IngestWriter:
         self._starting = asyncio.Lock()
 
     @property
+    def running(self) -> bool:
+        """Whether the writer process is up; when it is not, the next request starts it."""
+        return self.process is not None and self.process.poll() is None
+
+    @property
     def in_hand(self) -> int:
         """Requests sent to the writer process and not answered yet."""
         return sum(not future.done() for future in self._pending.values())

@@ -76,9 +76,11 @@ def test_requests_in_hand_of_a_killed_writer_get_503_and_the_next_one_is_stored(
         assert all(response.headers["Retry-After"] == "5" for response in held)
         assert "retry later" in held[0].json()["detail"]
 
+        assert client.get("/api/health").json()["ingest_writer"] == "starts with the next request"
         after = client.post("/api/ingest", json={"subject": "after", "raw_body": "z"})
         assert after.status_code == 202, after.text
         assert writer.process.pid != stuck.pid
+        assert client.get("/api/health").json()["ingest_writer"] == "running"
     with Session(engine) as session:
         subjects = set(session.scalars(select(Lead.subject)))
     assert subjects == {"first", "after"}
