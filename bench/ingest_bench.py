@@ -67,6 +67,9 @@ def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
 
 def measure(name: str, command: list[str], env: dict[str, str], port: int, args: argparse.Namespace) -> Run:
     """Start a server, warm it up, load it with wrk, stop it."""
+    # The disk starts quiet: the previous server's dirty pages must not be written back during this run.
+    os.sync()
+    time.sleep(1)
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait(f"http://127.0.0.1:{port}/", process)

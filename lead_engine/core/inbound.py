@@ -6,7 +6,6 @@ import base64
 import binascii
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr
@@ -29,7 +28,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "raw_mime_b64": ("raw_mime_b64",),
 }
 KNOWN_KEYS = frozenset(alias for names in ALIASES.values() for alias in names)
-_SPACE = re.compile(r"\s+")
 
 
 @dataclass
@@ -169,7 +167,8 @@ def read_inbound(content_type: str, body: bytes, *, source: str | None = None) -
 
 
 def _normalised(value: str) -> str:
-    return _SPACE.sub(" ", value).strip().casefold()
+    # Same result as collapsing r"\s+" to one space and stripping (split() knows the same whitespace), faster.
+    return " ".join(value.split()).casefold()
 
 
 def content_hash(email: InboundEmail) -> str:

@@ -58,6 +58,7 @@ class _Rows:
         self.sqlite = dialect == "sqlite"
         self.tables: dict[str, list[tuple[Any, ...]]] = {name: [] for name in COLUMNS}
         self.now = self.stamp(datetime.now(UTC))
+        self._details: dict[str, str] = {}
 
     def stamp(self, value: datetime) -> Any:
         naive = value.astimezone(UTC).replace(tzinfo=None)
@@ -67,7 +68,13 @@ class _Rows:
         lead_id, raw_id, now, email = new_id(), new_id(), self.now, item.email
         received = self.stamp(email.received_at) if email.received_at else now
         self.tables["raw_messages"].append(
-            (raw_id, now, item.content_type, item.body, json.dumps(item.request_headers))
+            (
+                raw_id,
+                now,
+                item.content_type,
+                item.body,
+                json.dumps(item.request_headers) if item.request_headers else "{}",
+            )
         )
         self.tables["leads"].append(
             (
@@ -75,13 +82,17 @@ class _Rows:
                 email.sender[:512] or None, "[]", "{}", 1,
             )
         )  # fmt: skip
-        self.tables["lead_events"].append(
-            (lead_id, now, item.channel, "received", json.dumps({"source": email.source}))
-        )
+        self.tables["lead_events"].append((lead_id, now, item.channel, "received", self.source_detail(email.source)))
         self.tables["jobs"].append(
             (lead_id, PROCESS_JOB, "queued", 0, PROCESS_MAX_ATTEMPTS, now, process_job_key(lead_id), "{}", now, now)
         )
         return lead_id
+
+    def source_detail(self, source: str) -> str:
+        # A group mostly shares a handful of sources: encode each once.
+        if source not in self._details:
+            self._details[source] = json.dumps({"source": source})
+        return self._details[source]
 
     def add_key(self, key: str, lead_id: str, request_hash: str | None) -> None:
         self.tables["idempotency_keys"].append((key, lead_id, request_hash, self.now))
@@ -171,30 +182,33 @@ def _write_rows(engine: Engine, rows: _Rows, items: list[PreparedIngest]) -> lis
 
 def store_requests(engine: Engine, requests: list[IngestRequest]) -> list[IngestOutcome | LeadEngineError]:
     """Read each request and store the readable ones in one group; the others get their error."""
-    results: list[IngestOutcome | LeadEngineError | None] = []
-    readable: list[PreparedIngest] = []
-    for request in requests:
-        try:
-            readable.append(
-                prepare_ingest(
-                    request.content_type,
-                    request.body,
-                    idempotency_key=request.idempotency_key,
-                    webhook_id=request.webhook_id,
-                    source=request.source,
-                    channel=request.channel,
-                )
-            )
-            results.append(None)
-        except LeadEngineError as exc:
-            results.append(exc)
-        except Exception as exc:  # a reader bug must cost this request only, never the writer
-            logger.exception("ingest request unreadable", extra={"action": "ingest.read_failed"})
-            results.append(
-                UnprocessableError(f"the request could not be read ({type(exc).__name__}); nothing was stored")
-            )
-    stored = iter(write_group(engine, readable))
-    return [result if result is not None else next(stored) for result in results]
+    return store_prepared(engine, [read_request(request) for request in requests])
+
+
+def read_request(request: IngestRequest) -> PreparedIngest | LeadEngineError:
+    """The request read and checked, or the error that says why it cannot be stored."""
+    try:
+        return prepare_ingest(
+            request.content_type,
+            request.body,
+            idempotency_key=request.idempotency_key,
+            webhook_id=request.webhook_id,
+            source=request.source,
+            channel=request.channel,
+        )
+    except LeadEngineError as exc:
+        return exc
+    except Exception as exc:  # a reader bug must cost this request only, never the writer
+        logger.exception("ingest request unreadable", extra={"action": "ingest.read_failed"})
+        return UnprocessableError(f"the request could not be read ({type(exc).__name__}); nothing was stored")
+
+
+def store_prepared(
+    engine: Engine, items: list[PreparedIngest | LeadEngineError]
+) -> list[IngestOutcome | LeadEngineError]:
+    """Store the readable requests of a group in one transaction; the unreadable keep their error."""
+    stored = iter(write_group(engine, [item for item in items if isinstance(item, PreparedIngest)]))
+    return [item if isinstance(item, LeadEngineError) else next(stored) for item in items]
 
 
 def write_group(engine: Engine, items: list[PreparedIngest]) -> list[IngestOutcome | LeadEngineError]:

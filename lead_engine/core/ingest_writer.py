@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 _LENGTH = struct.Struct("!I")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 STOP_TIMEOUT = 30.0
+WRITER_CACHE_MIB = 64
 
 
 def _frame(value: Any) -> bytes:
@@ -193,7 +194,7 @@ def serve(sock: socket.socket) -> None:
     if config is None:
         return
     configure_logging(config[0]["log_level"])
-    engine = create_db_engine(config[0]["database_url"])
+    engine = create_db_engine(config[0]["database_url"], cache_mib=WRITER_CACHE_MIB)
     try:
         while (frames := _read_frames(sock, buffer, MAX_BATCH)) is not None:
             results = store_requests(engine, [IngestRequest(*fields) for _, fields in frames])
