@@ -12,14 +12,15 @@ from sqlmodel import Session
 from lead_engine.core.db import create_db_engine, read_session
 
 
+# synchronous 2 is FULL; a negative cache_size is KiB (SQLite's default 2 MiB).
+EXPECTED = {"journal_mode": "wal", "synchronous": 2, "busy_timeout": 30000, "foreign_keys": 1, "cache_size": -2000}
+
+
 def test_sqlite_connections_use_wal_full_sync_timeout_and_foreign_keys(tmp_path: Path) -> None:
     engine = create_db_engine(f"sqlite:///{tmp_path}/leads.db")
     with engine.connect() as connection:
-        pragma = {name: connection.exec_driver_sql(f"PRAGMA {name}").scalar() for name in (
-            "journal_mode", "synchronous", "busy_timeout", "foreign_keys", "cache_size"
-        )}  # fmt: skip
-    assert pragma == {"journal_mode": "wal", "synchronous": 2, "busy_timeout": 30000, "foreign_keys": 1,
-                      "cache_size": -2000}  # fmt: skip
+        pragma = {name: connection.exec_driver_sql(f"PRAGMA {name}").scalar() for name in EXPECTED}
+    assert pragma == EXPECTED
     engine.dispose()
 
 
