@@ -11,7 +11,6 @@ from sqlmodel import Session
 
 from lead_engine.core.db import create_db_engine, read_session
 
-
 # synchronous 2 is FULL; a negative cache_size is KiB (SQLite's default 2 MiB).
 EXPECTED = {"journal_mode": "wal", "synchronous": 2, "busy_timeout": 30000, "foreign_keys": 1, "cache_size": -2000}
 
