@@ -75,9 +75,9 @@ def measure(name: str, command: list[str], env: dict[str, str], port: int, args:
         _wait(f"http://127.0.0.1:{port}/", process)
         url = f"http://127.0.0.1:{port}"
         load = ["wrk", "-t2", f"-c{args.connections}", "--latency", "-s", str(ROOT / "bench" / "ingest.lua")]
-        subprocess.run([*load, "-d2s", url, "--", TOKEN], check=True, capture_output=True)  # warm-up
+        subprocess.run([*load, "-d2s", url, "--", TOKEN, "warm-up"], check=True, capture_output=True)
         output = subprocess.run(
-            [*load, f"-d{args.seconds}s", url, "--", TOKEN], check=True, capture_output=True, text=True
+            [*load, f"-d{args.seconds}s", url, "--", TOKEN, "run"], check=True, capture_output=True, text=True
         ).stdout
     finally:
         process.terminate()
@@ -107,7 +107,7 @@ def main() -> None:
     base_env["PYTHONPATH"] = str(ROOT)
     uvicorn = [sys.executable, "-m", "uvicorn", "--no-access-log", "--log-level", "warning", "--host", "127.0.0.1"]
     runs: dict[str, list[Run]] = {"bare": [], "bare ASGI": [], "naive": [], "ours": []}
-    stored = synchronous = 0
+    stored = synchronous = warm_up = 0
     load_before = os.getloadavg()[0]
     # Rounds alternate the servers, so a slower minute on a shared machine hits all of them alike;
     # each ratio compares runs of one round.
@@ -137,6 +137,7 @@ def main() -> None:
         runs["ours"].append(measure("ours", [sys.executable, "-m", "lead_engine", "api"], ours_env, port, args))
         with sqlite3.connect(ours_db) as connection:
             stored = connection.execute("SELECT count(*) FROM leads").fetchone()[0]
+            warm_up = connection.execute("SELECT count(*) FROM leads WHERE subject LIKE '%warm-up%'").fetchone()[0]
             synchronous = connection.execute("PRAGMA synchronous").fetchone()[0]
         print(" ".join(f"{name} {found[-1].rps:,.0f}/s" for name, found in runs.items()), flush=True)
     load_after = os.getloadavg()[0]
@@ -178,8 +179,8 @@ The machine was shared with other work (1-minute load average {load_before:.1f} 
 - ours / naive throughput: **{_median(to_naive):.2f}** (target ≥ 2; rounds: {", ".join(f"{r:.2f}" for r in to_naive)})
 - ours / bare ASGI throughput: **{_median(to_asgi):.2f}** (no target; rounds: {", ".join(f"{r:.2f}" for r in to_asgi)})
 - ours p99: **{_median([run.p99_ms for run in runs["ours"]]):.1f} ms** (target ≤ 50 ms)
-- leads stored by ours in the last round: {stored:,} for {runs["ours"][-1].requests:,} measured requests plus the
-  warm-up (`PRAGMA synchronous` = {synchronous}, 2 = FULL)
+- leads stored by ours in the last round: {stored:,}, for {runs["ours"][-1].requests:,} measured requests and
+  {warm_up:,} in the warm-up, every one a new lead (`PRAGMA synchronous` = {synchronous}, 2 = FULL)
 """
     write_section("Ingest", body)
     print(body)

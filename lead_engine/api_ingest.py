@@ -25,7 +25,7 @@ from lead_engine.core.errors import (
     UnprocessableError,
     UnsupportedMediaTypeError,
 )
-from lead_engine.core.inbound import IngestRequest
+from lead_engine.core.inbound import prepare_ingest
 from lead_engine.core.ingest_writer import IngestWriter
 from lead_engine.core.settings import Settings
 from lead_engine.core.webhooks import authorize
@@ -148,15 +148,20 @@ async def _store(settings: Settings, writer: IngestWriter, scope: Scope, receive
         authorize(settings, headers, body)
     query = scope.get("query_string", b"")
     source = parse_qs(query.decode("latin-1")).get("source", [None])[0] if query else None
-    outcome = await writer.submit(
-        IngestRequest(
+    try:
+        item = prepare_ingest(
             headers.get("content-type", ""),
             body,
             idempotency_key=headers.get("idempotency-key"),
             webhook_id=headers.get("webhook-id"),
             source=source,
         )
-    )
+    except LeadEngineError:
+        raise
+    except Exception as exc:  # a reader bug: this request is refused with a reason, the API carries on
+        logger.exception("ingest request unreadable", extra={"action": "api.ingest_unreadable"})
+        raise UnprocessableError(f"the request could not be read ({type(exc).__name__}); nothing was stored") from exc
+    outcome = await writer.submit(item)
     return {"lead_id": outcome.lead_id, "status": outcome.status, "duplicate": outcome.duplicate}
 
 

@@ -6,7 +6,6 @@ import base64
 import binascii
 import hashlib
 import json
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any, NamedTuple
@@ -30,29 +29,23 @@ ALIASES: dict[str, tuple[str, ...]] = {
 KNOWN_KEYS = frozenset(alias for names in ALIASES.values() for alias in names)
 
 
-@dataclass
-class PreparedIngest:
-    """A request read and checked, ready to be stored: the e-mail, its keys and the raw bytes."""
+class PreparedIngest(NamedTuple):
+    """A request read and checked, ready to be stored: what the lead row needs, its keys and the raw bytes.
 
-    email: InboundEmail
+    A plain tuple on the way to the ingest writer process (it pickles several times faster).
+    """
+
+    source: str
+    subject: str
+    sender: str
+    received_at: datetime | None
     content_type: str
     body: bytes
     request_hash: str
-    keys: list[str] = field(default_factory=list)
-    idempotency_key: str | None = None
-    request_headers: dict[str, str] = field(default_factory=dict)
-    channel: str = "api"
-
-
-class IngestRequest(NamedTuple):
-    """A request as it came in, not yet read: what ``prepare_ingest`` takes (a plain tuple on the wire)."""
-
-    content_type: str
-    body: bytes
-    idempotency_key: str | None = None
-    webhook_id: str | None = None
-    source: str | None = None
-    channel: str = "api"
+    keys: tuple[str, ...]
+    idempotency_key: str | None
+    request_headers: dict[str, str]
+    channel: str
 
 
 def media_type(content_type: str | None) -> str:
@@ -205,11 +198,14 @@ def prepare_ingest(
     keys.append(f"hash:{content_hash(email)}")
     headers = {"idempotency-key": idempotency_key or "", "webhook-id": webhook_id or ""}
     return PreparedIngest(
-        email=email,
+        source=email.source,
+        subject=email.subject,
+        sender=email.sender,
+        received_at=email.received_at,
         content_type=media_type(content_type)[:255],
         body=body,
         request_hash=hashlib.sha256(body).hexdigest(),
-        keys=list(dict.fromkeys(keys)),
+        keys=tuple(dict.fromkeys(keys)),
         idempotency_key=idem,
         request_headers={name: value for name, value in headers.items() if value},
         channel=channel,

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 
 from lead_engine.core.errors import IngestUnavailableError, LeadEngineError, UnprocessableError
 from lead_engine.core.ids import new_id
-from lead_engine.core.inbound import IngestRequest, PreparedIngest, prepare_ingest
+from lead_engine.core.inbound import PreparedIngest
 from lead_engine.core.job_kinds import PROCESS_JOB, PROCESS_MAX_ATTEMPTS, process_job_key
 
 logger = logging.getLogger(__name__)
@@ -65,8 +65,8 @@ class _Rows:
         return naive.strftime(_SQLITE_TIME) if self.sqlite else naive
 
     def add_lead(self, item: PreparedIngest) -> str:
-        lead_id, raw_id, now, email = new_id(), new_id(), self.now, item.email
-        received = self.stamp(email.received_at) if email.received_at else now
+        lead_id, raw_id, now = new_id(), new_id(), self.now
+        received = self.stamp(item.received_at) if item.received_at else now
         self.tables["raw_messages"].append(
             (
                 raw_id,
@@ -78,11 +78,11 @@ class _Rows:
         )
         self.tables["leads"].append(
             (
-                lead_id, raw_id, "received", email.source, received, now, email.subject[:2000] or None,
-                email.sender[:512] or None, "[]", "{}", 1,
+                lead_id, raw_id, "received", item.source, received, now, item.subject[:2000] or None,
+                item.sender[:512] or None, "[]", "{}", 1,
             )
         )  # fmt: skip
-        self.tables["lead_events"].append((lead_id, now, item.channel, "received", self.source_detail(email.source)))
+        self.tables["lead_events"].append((lead_id, now, item.channel, "received", self.source_detail(item.source)))
         self.tables["jobs"].append(
             (lead_id, PROCESS_JOB, "queued", 0, PROCESS_MAX_ATTEMPTS, now, process_job_key(lead_id), "{}", now, now)
         )
@@ -178,37 +178,6 @@ def _write_rows(engine: Engine, rows: _Rows, items: list[PreparedIngest]) -> lis
         else IngestOutcome(result[0], statuses.get(result[0], "received"), result[1])
         for result in results
     ]
-
-
-def store_requests(engine: Engine, requests: list[IngestRequest]) -> list[IngestOutcome | LeadEngineError]:
-    """Read each request and store the readable ones in one group; the others get their error."""
-    return store_prepared(engine, [read_request(request) for request in requests])
-
-
-def read_request(request: IngestRequest) -> PreparedIngest | LeadEngineError:
-    """The request read and checked, or the error that says why it cannot be stored."""
-    try:
-        return prepare_ingest(
-            request.content_type,
-            request.body,
-            idempotency_key=request.idempotency_key,
-            webhook_id=request.webhook_id,
-            source=request.source,
-            channel=request.channel,
-        )
-    except LeadEngineError as exc:
-        return exc
-    except Exception as exc:  # a reader bug must cost this request only, never the writer
-        logger.exception("ingest request unreadable", extra={"action": "ingest.read_failed"})
-        return UnprocessableError(f"the request could not be read ({type(exc).__name__}); nothing was stored")
-
-
-def store_prepared(
-    engine: Engine, items: list[PreparedIngest | LeadEngineError]
-) -> list[IngestOutcome | LeadEngineError]:
-    """Store the readable requests of a group in one transaction; the unreadable keep their error."""
-    stored = iter(write_group(engine, [item for item in items if isinstance(item, PreparedIngest)]))
-    return [item if isinstance(item, LeadEngineError) else next(stored) for item in items]
 
 
 def write_group(engine: Engine, items: list[PreparedIngest]) -> list[IngestOutcome | LeadEngineError]:

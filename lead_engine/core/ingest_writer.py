@@ -1,8 +1,8 @@
-"""The ingest writer: a child process of the API that reads, stores and group-commits inbound requests.
+"""The ingest writer: a child process of the API that stores and group-commits inbound requests.
 
-The API's event loop only authenticates a request, hands it over a socket pair and awaits the answer;
-parsing, hashing and every database write happen in the writer, so the two use two cores instead of
-sharing one interpreter lock. Frames both ways are a 4-byte length and a pickle.
+The API's event loop reads and checks a request, hands it over a socket pair and awaits the answer; every
+database write happens in the writer, so the two use two cores instead of sharing one interpreter lock.
+Frames both ways are a 4-byte length and a pickle.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lead_engine.core.errors import IngestUnavailableError
-from lead_engine.core.inbound import IngestRequest
+from lead_engine.core.inbound import PreparedIngest
 from lead_engine.core.ingest import MAX_BATCH, IngestOutcome
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class IngestWriter:
         if self.process is not None:
             await asyncio.to_thread(_wait_or_kill, self.process)
 
-    async def submit(self, request: IngestRequest) -> IngestOutcome:
+    async def submit(self, item: PreparedIngest) -> IngestOutcome:
         """Store one request; returns once it is committed, or raises its LeadEngineError."""
         if self._stream is None or self._stream.is_closing():
             async with self._starting:
@@ -111,7 +111,7 @@ class IngestWriter:
         self._pending[number] = future
         # Sent at once: the writer groups whatever arrived while its last commit ran. Plain tuples both
         # ways: they pickle several times faster than named types.
-        self._stream.write(_frame((number, tuple(request))))
+        self._stream.write(_frame((number, tuple(item))))
         return await future
 
     async def _read_results(
@@ -186,7 +186,7 @@ def _read_frames(sock: socket.socket, buffer: bytearray, limit: int) -> list[Any
 def serve(sock: socket.socket) -> None:
     """The writer process: store whatever requests arrived while the last commit ran, answer, repeat."""
     from lead_engine.core.db import create_db_engine
-    from lead_engine.core.ingest import store_requests
+    from lead_engine.core.ingest import write_group
     from lead_engine.core.logs import configure_logging
 
     buffer = bytearray()
@@ -197,7 +197,7 @@ def serve(sock: socket.socket) -> None:
     engine = create_db_engine(config[0]["database_url"], cache_mib=WRITER_CACHE_MIB)
     try:
         while (frames := _read_frames(sock, buffer, MAX_BATCH)) is not None:
-            results = store_requests(engine, [IngestRequest(*fields) for _, fields in frames])
+            results = write_group(engine, [PreparedIngest(*fields) for _, fields in frames])
             answer = [
                 (number, result if isinstance(result, BaseException) else tuple(result))
                 for (number, _), result in zip(frames, results, strict=True)
