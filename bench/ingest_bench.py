@@ -157,8 +157,8 @@ def main() -> None:
 Command: `.venv/bin/python -m bench.ingest_bench {command}`.
 wrk, 2 threads, {args.connections} connections, {args.seconds} s after a 2 s warm-up, a unique lead per request,
 on 127.0.0.1 sharing the machine with the servers. {args.rounds} rounds, each running bare, bare ASGI, naive and
-ours back to back; the figures are medians over the rounds, each ratio the median of the rounds' own ratios.
-{machine_line()}
+ours back to back, each starting on a quiet disk (`sync` first); the figures are medians over the rounds, each
+ratio the median of the rounds' own ratios. {machine_line()}
 The machine was shared with other work (1-minute load average {load_before:.1f} before, {load_after:.1f} after).
 
 - **bare**: one uvicorn process, a FastAPI endpoint that only validates the JSON object and answers 202
