@@ -82,7 +82,9 @@ class IngestWriter:
         stream.write(_frame({"database_url": self.database_url, "log_level": self.log_level}))
         self._pending = {}
         self._stream = stream
-        self._reader = asyncio.create_task(self._read_results(reader, self._pending), name="ingest-writer-results")
+        self._reader = asyncio.create_task(
+            self._read_results(reader, stream, self._pending), name="ingest-writer-results"
+        )
         logger.info("ingest writer started", extra={"action": "ingest.writer_started", "pid": self.process.pid})
 
     async def stop(self) -> None:
@@ -115,8 +117,13 @@ class IngestWriter:
         return await future
 
     async def _read_results(
-        self, reader: asyncio.StreamReader, pending: dict[int, asyncio.Future[IngestOutcome]]
+        self,
+        reader: asyncio.StreamReader,
+        stream: asyncio.StreamWriter,
+        pending: dict[int, asyncio.Future[IngestOutcome]],
     ) -> None:
+        # One task per writer process, holding that process's socket and requests: a writer started
+        # meanwhile has its own, which this one's end must not touch.
         try:
             while True:
                 length = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))[0]
@@ -140,8 +147,7 @@ class IngestWriter:
             if not future.done():
                 future.set_exception(IngestUnavailableError("the ingest writer stopped; retry later"))
         pending.clear()
-        if self._stream is not None:
-            self._stream.close()
+        stream.close()
 
 
 def _wait_or_kill(process: subprocess.Popen[bytes]) -> None:

@@ -95,3 +95,41 @@ def test_stopping_the_api_ends_its_writer(settings: Settings, engine: Engine) ->
         process = app.state.writer.process
         assert process.poll() is None
     assert process.wait(timeout=10) == 0
+
+
+@pytest.mark.slow
+def test_writer_killed_under_traffic_is_replaced_and_loses_no_acknowledged_lead(
+    settings: Settings, engine: Engine
+) -> None:
+    app = create_app(settings)
+    statuses: list[int] = []
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def send(client_no: int, url: str) -> None:
+        with httpx.Client(base_url=url, headers=HEADERS, timeout=30) as client:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                response = client.post("/api/ingest", json={"subject": f"t {client_no}-{n}", "raw_body": "x"})
+                statuses.append(response.status_code)
+                if response.status_code == 202:
+                    acknowledged.append(response.json()["lead_id"])
+
+    with serve_app(app) as url:
+        threads = [threading.Thread(target=send, args=(number, url)) for number in range(8)]
+        for thread in threads:
+            thread.start()
+        _wait_for(lambda: len(acknowledged) > 50)
+        first = app.state.writer.process
+        os.kill(first.pid, signal.SIGKILL)
+        _wait_for(lambda: app.state.writer.process is not first and len(acknowledged) > 200)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        second = app.state.writer.process
+        assert second is not first and second.poll() is None
+    assert set(statuses) <= {202, 503}
+    with Session(engine) as session:
+        stored = set(session.scalars(select(Lead.id).where(Lead.id.in_(acknowledged))))  # type: ignore[attr-defined]
+    assert stored == set(acknowledged)
