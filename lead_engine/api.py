@@ -21,7 +21,6 @@ from lead_engine.api_ingest import (
     ERROR_HEADERS,
     INGEST_OPERATION,
     INGEST_PATH,
-    RETRY_AFTER,
     handle_ingest,
     is_ingest,
     status_code,
@@ -142,7 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _database_down(_request: Request, exc: Exception) -> JSONResponse:
         # n8n and the poller retry on 503; nothing was stored, so a retry loses nothing.
         logger.error("database unavailable", extra={"action": "api.database_unavailable", "error": type(exc).__name__})
-        return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": RETRY_AFTER})
+        return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers=ERROR_HEADERS[503])
 
     @app.get("/api/health")
     def health(request: Request) -> JSONResponse:
