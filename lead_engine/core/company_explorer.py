@@ -63,12 +63,19 @@ def _describe(response: httpx.Response, *, reveal_path: bool = True) -> str:
 
 
 def send_request(
-    http: httpx.Client, method: str, url: str, *, reveal_path: bool = True, **kwargs: Any
+    http: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    reveal_path: bool = True,
+    retry_statuses: frozenset[int] = frozenset(),
+    **kwargs: Any,
 ) -> httpx.Response:
     """Send one request; connection errors, timeouts, 408/425/429/5xx raise RetryableError, other 4xx PermanentError.
 
-    Error messages name the method and the path, never the query; with ``reveal_path=False`` (webhooks, whose
-    path is a secret) only scheme, host and port.
+    ``retry_statuses`` are further answers worth another try from this target. Error messages name the method
+    and the path, never the query; with ``reveal_path=False`` (webhooks, whose path is a secret) only scheme,
+    host and port.
     """
     target = httpx.URL(url)
     where = f"{method} {_target(target, reveal_path=reveal_path)}"
@@ -80,7 +87,7 @@ def send_request(
         detail = _redact(str(exc), target, reveal_path=reveal_path)
         raise RetryableError(f"{where} failed: {type(exc).__name__}: {detail}") from exc
     status = response.status_code
-    if status in RETRYABLE_STATUSES or status >= 500:
+    if status in RETRYABLE_STATUSES or status in retry_statuses or status >= 500:
         raise RetryableError(
             _describe(response, reveal_path=reveal_path),
             retry_after=parse_retry_after(response.headers.get("retry-after")),

@@ -7,26 +7,36 @@ import binascii
 import hashlib
 import json
 from datetime import UTC, datetime
-from email.utils import parseaddr
+from email.utils import parseaddr, parsedate_to_datetime
 from typing import Any, NamedTuple
 
 from lead_engine.core.errors import UnprocessableError, UnsupportedMediaTypeError
 from lead_engine.core.lead_fields import InboundEmail
-from lead_engine.core.mime import email_input_from_mime
+from lead_engine.core.mime import email_input_from_mime, has_mail_headers, normalise_newlines
 
 JSON_TYPES = ("application/json",)
 MIME_TYPES = ("message/rfc822",)
+# n8n's Email Trigger names the same things differently in its "Simple" (textPlain, textHtml) and
+# "Resolved" (text, html, messageId) formats; both are read, whichever a workflow passes on.
 ALIASES: dict[str, tuple[str, ...]] = {
     "source": ("source",),
     "subject": ("subject",),
-    "raw_body": ("raw_body", "body", "text"),
-    "html_body": ("html_body", "html"),
+    "raw_body": ("raw_body", "body", "text", "textPlain"),
+    "html_body": ("html_body", "html", "textHtml"),
     "sender": ("sender", "from"),
-    "message_id": ("message_id",),
+    "message_id": ("message_id", "messageId"),
     "received_at": ("received_at",),
     "raw_mime_b64": ("raw_mime_b64",),
 }
 KNOWN_KEYS = frozenset(alias for names in ALIASES.values() for alias in names)
+NO_TEXT = (
+    "nothing to parse: the request carries no mail text. Send raw_body (n8n: textPlain or text), "
+    "html_body (n8n: textHtml or html) or raw_mime_b64"
+)
+NO_HEADERS = (
+    "message/rfc822 body has no mail headers (From, Subject, Date…): send the whole message, or JSON fields "
+    "(n8n's Email Trigger in its Simple or Resolved format, not Raw)"
+)
 
 
 class PreparedIngest(NamedTuple):
@@ -56,7 +66,8 @@ def media_type(content_type: str | None) -> str:
 def _text(payload: dict[str, Any], name: str) -> str | None:
     for alias in ALIASES[name]:
         value = payload.get(alias)
-        if value is None:
+        # n8n sends `false` for a missing HTML part, and expressions can give null or "": all mean "not given".
+        if value is None or value is False or value == "":
             continue
         if name == "sender" and isinstance(value, dict):
             # n8n's e-mail nodes give {"text": "Name <a@b>", "value": [{"address": …}]}.
@@ -74,13 +85,34 @@ def _text(payload: dict[str, Any], name: str) -> str | None:
     return None
 
 
+def _message_id(payload: dict[str, Any]) -> str | None:
+    found = _text(payload, "message_id")
+    metadata = payload.get("metadata")
+    if found is None and isinstance(metadata, dict):
+        # n8n's Simple format keeps the Message-ID among the other headers in `metadata`.
+        found = _text({"message_id": metadata.get("message-id")}, "message_id")
+    return found
+
+
+def _parse_date(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        pass
+    try:  # RFC 2822, as a Date header has it (n8n's Simple format passes the header on as it is)
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
 def _received_at(value: str | None) -> datetime | None:
     if not value:
         return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise UnprocessableError(f"field 'received_at' is not an ISO 8601 date: {value[:40]!r}") from exc
+    parsed = _parse_date(value)
+    if parsed is None:
+        raise UnprocessableError(
+            f"field 'received_at' is not a date (ISO 8601 or RFC 2822, as in a Date header): {value[:40]!r}"
+        )
     parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     if _in_utc(parsed) is None:
         raise UnprocessableError(f"field 'received_at' is out of range: {value[:40]!r}")
@@ -101,6 +133,8 @@ def _valid_text(value: str) -> str:
 
 
 def _from_mime(raw: bytes, source: str) -> InboundEmail:
+    if not has_mail_headers(raw):
+        raise UnprocessableError(NO_HEADERS)
     email = email_input_from_mime(raw, source=source[:64] or "email")
     email.subject, email.sender = _valid_text(email.subject), _valid_text(email.sender)
     email.text, email.html = _valid_text(email.text), _valid_text(email.html)
@@ -136,11 +170,14 @@ def _email_from_json(body: bytes) -> InboundEmail:
             source=source,
             subject=_text(payload, "subject") or "",
             sender=_text(payload, "sender") or "",
-            text=_text(payload, "raw_body") or "",
-            html=_text(payload, "html_body") or "",
-            message_id=_text(payload, "message_id"),
+            text=normalise_newlines(_text(payload, "raw_body") or ""),
+            html=normalise_newlines(_text(payload, "html_body") or ""),
+            message_id=_message_id(payload),
             received_at=_received_at(_text(payload, "received_at")),
         )
+        if not (email.text.strip() or email.html.strip()):
+            given = ", ".join(sorted(key for key, value in payload.items() if value not in (None, False, "")))
+            raise UnprocessableError(f"{NO_TEXT}; the request had: {given[:200] or 'no fields'}")
     email.extra.update({key: value for key, value in payload.items() if key not in KNOWN_KEYS})
     return email
 
@@ -185,8 +222,6 @@ def prepare_ingest(
     ``channel`` names what delivered it (the API or the IMAP poller) in the lead's audit trail.
     """
     email = read_inbound(content_type, body, source=source)
-    if not (email.subject.strip() or email.text.strip() or email.html.strip()):
-        raise UnprocessableError("nothing to parse: give at least one of raw_body, html_body, subject, raw_mime_b64")
     keys: list[str] = []
     idem = f"idem:{idempotency_key.strip()[:280]}" if idempotency_key and idempotency_key.strip() else None
     if idem:

@@ -30,6 +30,11 @@ _WEAK_CHARSETS = frozenset(
 )
 _BODY_BOUNDARY = re.compile(r"^--([0-9A-Za-z'()+_,./:=?-]{1,70}?)(?:--)?\s*$", re.MULTILINE)
 _FORWARD_MARKER = "---------- Forwarded message ---------"
+# A message without any of these is a body that lost its header block ("Firma: …" lines parse as headers too).
+_MAIL_HEADERS = frozenset(
+    {"from", "to", "subject", "date", "message-id", "mime-version", "content-type", "received", "return-path",
+     "sender", "reply-to", "delivered-to"}
+)  # fmt: skip
 
 
 @dataclass
@@ -164,9 +169,22 @@ def _collect(part: Message, texts: list[str], htmls: list[str], defects: list[st
     (texts if kind == "text/plain" else htmls).append(text)
 
 
+def normalise_newlines(text: str) -> str:
+    """Text with LF line ends only: mail transport (and n8n) hands text on with CRLF, parsing expects LF."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _clean_body(parts: list[str]) -> str:
-    body = "\n".join(parts).replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
-    return body[:MAX_BODY_CHARS]
+    return normalise_newlines("\n".join(parts).replace("\x00", ""))[:MAX_BODY_CHARS]
+
+
+def has_mail_headers(raw: bytes) -> bool:
+    """Whether raw bytes start with a mail header block (a body handed on without its headers does not)."""
+    try:
+        names = {name.lower() for name in email.message_from_bytes(raw, policy=email.policy.compat32)}
+    except Exception:  # noqa: BLE001 - unreadable as a message at all: read leniently later, as before
+        return True
+    return bool(names & _MAIL_HEADERS)
 
 
 def _read(msg: Message, depth: int) -> MimeContent:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -12,6 +13,7 @@ import httpx
 from sqlmodel import Session
 
 from lead_engine.core.company_explorer import USER_AGENT, send_request
+from lead_engine.core.errors import PermanentError, RetryableError
 from lead_engine.core.jobs import JobContext, register_handler
 from lead_engine.core.leads import record_event
 from lead_engine.core.models import Lead, new_id, utcnow
@@ -23,7 +25,12 @@ logger = logging.getLogger(__name__)
 
 EVENTS = ("synced", "dead")
 CHANNELS = ("slack", "n8n")
-NOTIFY_MAX_ATTEMPTS = 10
+# Notifications are retried for as long as `notify_retry_hours` allows, not for a number of attempts.
+NOTIFY_MAX_ATTEMPTS = 10_000
+# n8n answers 404 while it restarts and registers its webhooks, or while a workflow is being re-activated:
+# for this long after the event a 404/410 is worth another try, later it means the webhook is gone.
+WEBHOOK_MISSING_GRACE_SECONDS = 1800.0
+MISSING_STATUSES = frozenset({404, 410})
 
 
 def notify_kind(channel: str, event: str) -> str:
@@ -66,6 +73,10 @@ class LeadNotice:
     def from_payload(cls, payload: dict[str, Any]) -> LeadNotice:
         """The notice stored in a job's payload."""
         return cls(**{name: payload.get(name) for name in cls.__dataclass_fields__})  # type: ignore[arg-type]
+
+    def age_seconds(self) -> float:
+        """Seconds since the event happened."""
+        return (utcnow() - datetime.fromisoformat(self.occurred_at)).total_seconds()
 
 
 def _slack_escape(text: str) -> str:
@@ -126,12 +137,24 @@ class N8nNotifier:
         self._url, self._http, self._secret = url, http, secret
 
     def send(self, notice: LeadNotice) -> None:
-        """Post the event as JSON; the notice id stays the same on every retry so n8n can drop repeats."""
-        body = json.dumps(n8n_body(notice), separators=(",", ":"))
+        """Post the event as UTF-8 JSON; its id (and webhook-id) stays the same on every retry so n8n can drop repeats.
+
+        A 404/410 soon after the event is retried: n8n answers so while it restarts.
+        """
+        body = json.dumps(n8n_body(notice), separators=(",", ":"), ensure_ascii=False)
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, "Idempotency-Key": notice.id}
         if self._secret:
-            headers.update(signed_headers(self._secret, body))
-        send_request(self._http, "POST", self._url, reveal_path=False, content=body.encode(), headers=headers)
+            headers.update(signed_headers(self._secret, body, msg_id=notice.id))
+        missing = MISSING_STATUSES if notice.age_seconds() < WEBHOOK_MISSING_GRACE_SECONDS else frozenset()
+        send_request(
+            self._http,
+            "POST",
+            self._url,
+            reveal_path=False,
+            retry_statuses=missing,
+            content=body.encode("utf-8"),
+            headers=headers,
+        )
 
 
 @lru_cache(maxsize=8)
@@ -183,7 +206,13 @@ class NotifyHandler:
         notice = LeadNotice.from_payload(ctx.job.payload)
         notifier = notifier_for(self.channel, ctx.settings)
         if notifier is not None:
-            notifier.send(notice)
+            try:
+                notifier.send(notice)
+            except RetryableError as exc:
+                hours = ctx.settings.notify_retry_hours
+                if notice.age_seconds() >= hours * 3600:
+                    raise PermanentError(f"not delivered within {hours:g} h of the event: {exc}") from exc
+                raise
         with ctx.finish() as session:
             action = "notified" if notifier is not None else "notification_skipped"
             record_event(

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     slack_webhook_url: str | None = None
     n8n_callback_url: str | None = None
     notify_timeout: float = 10.0
+    notify_retry_hours: float = 24.0
 
     ui_password: SecretStr | None = None
     # Named operators: "name:pbkdf2_sha256$iterations$salt$hash" entries, comma-separated.

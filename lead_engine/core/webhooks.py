@@ -47,8 +47,8 @@ def authorize(settings: Settings, headers: Mapping[str, str], body: bytes | None
     raise UnauthorizedError("missing or invalid bearer token")
 
 
-def signed_headers(secret: str, body: str) -> dict[str, str]:
-    """Standard Webhooks headers for an outbound body."""
-    msg_id, now = f"msg_{new_id()}", datetime.now(UTC)
+def signed_headers(secret: str, body: str, *, msg_id: str | None = None) -> dict[str, str]:
+    """Standard Webhooks headers for an outbound body; ``msg_id`` stays the same on every retry of one event."""
+    msg_id, now = msg_id or f"msg_{new_id()}", datetime.now(UTC)
     signature = Webhook(secret).sign(msg_id, now, body)
     return {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": signature}

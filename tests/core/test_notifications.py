@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, select, update
+from sqlmodel import Session, col
 from standardwebhooks import Webhook
 
 from lead_engine.core.db import read_session
+from lead_engine.core.jobs import run_due_jobs
 from lead_engine.core.leads import list_events
-from lead_engine.core.models import Lead
-from lead_engine.core.notifications import LeadNotice, enqueue_notifications, n8n_body, slack_text
+from lead_engine.core.models import Job, Lead, utcnow
+from lead_engine.core.notifications import (
+    WEBHOOK_MISSING_GRACE_SECONDS,
+    LeadNotice,
+    enqueue_notifications,
+    n8n_body,
+    slack_text,
+)
 from lead_engine.core.settings import Settings
 from tests.support.company_explorer_server import ExplorerState
 from tests.support.ready_leads import (
@@ -108,7 +117,7 @@ def test_an_undeliverable_notification_goes_dead_alone(
     engine: Engine, cfg: Settings, sink: tuple[SinkState, str]
 ) -> None:
     state, _ = sink
-    state.down, state.failure_status = True, 404
+    state.down, state.failure_status = True, 400
     lead_id = add_ready_lead(engine, cfg)
     run_jobs_until_idle(engine, cfg)
     assert lead_of(engine, lead_id).status == "synced"
@@ -172,6 +181,7 @@ def test_webhook_secrets_stay_out_of_job_errors_events_and_logs(
         slack_webhook_url=f"{base}/services/T0TEAMID7/B0HOOKID9/xSlackSecret4f9a2c",
         n8n_callback_url=f"{base}/webhook/n8nPathToken81d3?token=n8nQueryToken5e7b",
         notify_timeout=0.2,
+        notify_retry_hours=0.0005,
     )
     if failure == "500":
         state.down, state.failure_status = True, 500
@@ -185,13 +195,91 @@ def test_webhook_secrets_stay_out_of_job_errors_events_and_logs(
     assert [job.status for job in notify_jobs] == ["dead", "dead"]
     errors = [job.last_error or "" for job in notify_jobs]
     # Still enough to act on: which request, to which host, and what went wrong.
-    assert all(error.startswith(f"gave up after 10 attempts: POST {base} ") for error in errors)
+    assert all(error.startswith("not delivered within 0.0005 h of the event: ") for error in errors), errors
+    assert all(f"POST {base} " in error for error in errors), errors
     with read_session(engine) as session:
         events = [
             f"{event.action} {json.dumps(event.detail)}" for event in list_events(session=session, lead_id=lead_id)
         ]
     assert sum(event.startswith("notification_failed") for event in events) == 2
     logged = [f"{record.getMessage()} {record.__dict__}" for record in caplog.records]
-    assert sum("job.retry" in line for line in logged) == 18
+    assert sum("job.retry" in line for line in logged) >= 2
     for text in [*errors, *events, *logged]:
         assert not [secret for secret in WEBHOOK_SECRETS if secret in text], text
+
+
+def _n8n_only(cfg: Settings) -> Settings:
+    return cfg.model_copy(update={"slack_webhook_url": None})
+
+
+def _age_notices(engine: Engine, lead_id: str, seconds: float) -> None:
+    # As if the event had happened ``seconds`` ago: its notice carries the time it happened.
+    with Session(engine) as session, session.begin():
+        for job in session.scalars(select(Job).where(col(Job.lead_id) == lead_id)):
+            if job.kind.startswith("notify_"):
+                occurred = datetime.fromisoformat(job.payload["occurred_at"]) - timedelta(seconds=seconds)
+                job.payload = {**job.payload, "occurred_at": occurred.isoformat()}
+
+
+def _announce_synced(engine: Engine, cfg: Settings, **lead: Any) -> str:
+    lead_id = add_ready_lead(engine, cfg, queue=False, **lead)
+    with Session(engine) as session, session.begin():
+        row = session.get(Lead, lead_id)
+        assert row is not None
+        row.status, row.company_explorer_id = "synced", "42"
+        enqueue_notifications(session=session, settings=cfg, lead=row, event="synced")
+    return lead_id
+
+
+def test_n8n_restarting_with_404_gets_the_event_once_with_one_webhook_id(
+    engine: Engine, cfg: Settings, sink: tuple[SinkState, str]
+) -> None:
+    state, _ = sink
+    only_n8n = _n8n_only(cfg)
+    state.fail_next(3, 404)  # n8n answers 404 until its webhooks are registered again
+    lead_id = _announce_synced(engine, only_n8n, company="Müller & Söhne GmbH")
+    run_jobs_until_idle(engine, only_n8n)
+
+    assert [job.status for job in jobs_of(engine, lead_id)] == ["done"]
+    attempts = state.attempts
+    assert len(attempts) == 4 and len(state.on("/n8n")) == 1
+    # A Standard Webhooks receiver drops repeats by webhook-id: it must be the same on every retry.
+    assert {attempt.headers["webhook-id"] for attempt in attempts} == {attempts[0].json["id"]}
+    assert all(Webhook(WEBHOOK_SECRET).verify(attempt.body, attempt.headers) for attempt in attempts)
+    # UTF-8 on the wire, not \u escapes: a receiver that re-serialises the body still gets the same text.
+    assert "Müller & Söhne GmbH".encode() in attempts[0].body
+
+
+def test_a_404_long_after_the_event_means_the_webhook_is_gone(
+    engine: Engine, cfg: Settings, sink: tuple[SinkState, str]
+) -> None:
+    state, _ = sink
+    only_n8n = _n8n_only(cfg)
+    state.down, state.failure_status = True, 404
+    lead_id = _announce_synced(engine, only_n8n)
+    _age_notices(engine, lead_id, WEBHOOK_MISSING_GRACE_SECONDS + 60)
+    run_jobs_until_idle(engine, only_n8n)
+    [job] = jobs_of(engine, lead_id)
+    assert (job.status, job.attempts) == ("dead", 1) and "answered 404" in (job.last_error or "")
+
+
+def test_an_outage_is_retried_for_the_whole_window_then_given_up(
+    engine: Engine, cfg: Settings, sink: tuple[SinkState, str]
+) -> None:
+    state, _ = sink
+    only_n8n = _n8n_only(cfg)
+    state.down, state.failure_status = True, 503
+    young = _announce_synced(engine, only_n8n)
+    old = _announce_synced(engine, only_n8n, email="other@muster.de")
+    _age_notices(engine, old, only_n8n.notify_retry_hours * 3600 + 60)
+    with Session(engine) as session:
+        due = session.scalars(select(Job).where(col(Job.lead_id) == young)).one()
+    # Ten failed attempts in a row used to be the end; within the window they are just more retries.
+    for _ in range(12):
+        run_due_jobs(engine, only_n8n)
+        with Session(engine) as session, session.begin():
+            session.execute(update(Job).where(col(Job.id) == due.id).values(run_after=utcnow()))
+    [young_job], [old_job] = jobs_of(engine, young), jobs_of(engine, old)
+    assert young_job.status == "queued" and young_job.attempts >= 12
+    assert old_job.status == "dead" and old_job.attempts == 1
+    assert (old_job.last_error or "").startswith("not delivered within 24 h of the event: POST ")

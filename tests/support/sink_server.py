@@ -31,6 +31,7 @@ class SinkState:
     """What arrived, the failures to answer with, and how long each answer takes."""
 
     deliveries: list[Delivery] = field(default_factory=list)
+    attempts: list[Delivery] = field(default_factory=list)  # every POST, answered with success or not
     failures: int = 0
     failure_status: int = 503
     down: bool = False
@@ -60,6 +61,7 @@ def create_sink_app(state: SinkState) -> FastAPI:
         # Like n8n's "webhook is not registered", a failure quotes the URL it was sent to.
         failure = f"failing: {request.method} {request.url.path}?{request.url.query}"
         with state._lock:
+            state.attempts.append(Delivery(f"/{path}", dict(request.headers), body))
             if state.down:
                 return PlainTextResponse(failure, status_code=state.failure_status)
             if state.failures > 0:
