@@ -24,6 +24,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "emails"
 MIME_ONLY = {"broken_boundary.eml", "forward_as_attachment.eml", "empty_body.eml"}
 EMAILS = sorted(path for path in FIXTURES.glob("*.eml") if path.name not in MIME_ONLY)
 JSON = {"Content-Type": "application/json"}
+# Items a real n8n 2.41 Email Trigger handed on for fixture mails delivered to dovecot, as it sent them.
+CAPTURED = sorted((Path(__file__).parent / "fixtures" / "n8n").glob("*.json"))
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +47,16 @@ def test_n8n_formats_parse_like_the_raw_message(path: Path, operator_settings: S
     # Simple through the shipped workflow's mapping (CRLF text, RFC 2822 date), and Resolved sent as it is.
     assert _fields(simple_request(simple_item(raw)), operator_settings) == want
     assert _fields(resolved_item(raw), operator_settings) == want
+
+
+@pytest.mark.parametrize("path", CAPTURED, ids=[path.name for path in CAPTURED])
+def test_captured_n8n_items_parse_like_the_raw_message(path: Path, operator_settings: Settings) -> None:
+    item = json.loads(path.read_text(encoding="utf-8"))
+    raw = (FIXTURES / f"{path.name.split('.')[0]}.eml").read_bytes()
+    from_mime = parse_email(email_input_from_mime(raw), settings=operator_settings)
+    want = {name: from_mime.value(name) for name in CANONICAL_FIELDS}
+    body = simple_request(item) if path.name.endswith(".simple.json") else item
+    assert _fields(body, operator_settings) == want
 
 
 def test_simple_item_is_stored_with_its_date_and_message_id(client: httpx.Client) -> None:
