@@ -5,15 +5,11 @@ A mail is marked seen (or moved) only after its lead is committed, so a crash in
 
 from __future__ import annotations
 
-import contextlib
-import imaplib
 import logging
 import signal
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from imap_tools import BaseMailBox, MailBox, MailBoxUnencrypted
-from imap_tools.errors import ImapToolsError
 from imap_tools.utils import encode_folder
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
@@ -24,6 +20,15 @@ from lead_engine.core.errors import LeadEngineError
 from lead_engine.core.inbound import PreparedIngest, prepare_ingest
 from lead_engine.core.ingest import IngestOutcome, write_batch_with_retry
 from lead_engine.core.settings import Settings
+from lead_engine.mailbox import (
+    CONNECTION_ERRORS,
+    MailboxConnection,
+    check_result,
+    close_mailbox,
+    fetch_raw,
+    open_mailbox,
+)
+from lead_engine.reconciler import reconcile_mailbox
 
 logger = logging.getLogger(__name__)
 
@@ -32,21 +37,10 @@ SOURCE = "imap"
 REJECTED_KEYWORD = "LeadEngineRejected"
 UNSEEN = f"UNSEEN UNKEYWORD {REJECTED_KEYWORD}"
 CHUNK = 50
-IMAP_TIMEOUT = 30.0
 MAX_BACKOFF = 60.0
-# Errors that mean the IMAP connection is gone or unusable: drop it and connect again.
-CONNECTION_ERRORS = (OSError, imaplib.IMAP4.error, ImapToolsError)
 # The only database errors about the mail itself (a value the column cannot hold): such a mail is flagged.
 # Any other database error leaves the mail unseen, so the next poll stores it once the database is fine again.
 MAIL_DATA_ERRORS = (DataError,)
-
-
-@dataclass
-class MailboxConnection:
-    """A logged-in mailbox with the watched folder selected and the capabilities the server announced."""
-
-    box: BaseMailBox
-    capabilities: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass
@@ -58,57 +52,23 @@ class PollResult:
     rejected: int = 0
 
 
-def open_mailbox(settings: Settings) -> MailboxConnection:
-    """Connect and log in to the configured mailbox and select the watched folder."""
-    mailbox_class = MailBox if settings.imap_ssl else MailBoxUnencrypted
-    box = mailbox_class(settings.imap_host or "", settings.imap_port, timeout=IMAP_TIMEOUT)
-    password = settings.imap_password.get_secret_value() if settings.imap_password else ""
-    box.login(settings.imap_user or "", password, initial_folder=settings.imap_folder)
-    _, data = box.client.capability()
-    capabilities = frozenset(data[-1].decode(errors="replace").upper().split()) if data and data[-1] else frozenset()
-    folder = settings.imap_processed_folder
-    if folder and not box.folder.exists(folder):
-        box.folder.create(folder)
-    return MailboxConnection(box=box, capabilities=capabilities)
-
-
-def close_mailbox(connection: MailboxConnection) -> None:
-    """Log out, ignoring a connection that is already gone."""
-    with contextlib.suppress(*CONNECTION_ERRORS):
-        connection.box.logout()
-
-
-def _check(result: tuple[str, list[object]], what: str) -> None:
-    if result[0] != "OK":
-        raise imaplib.IMAP4.error(f"{what} failed: {result[0]} {result[1]!r}")
-
-
-def _fetch_raw(connection: MailboxConnection, uid: str) -> bytes | None:
-    result = connection.box.client.uid("FETCH", uid, "(BODY.PEEK[])")
-    _check(result, "FETCH")
-    for item in result[1]:
-        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
-            return item[1]
-    return None  # expunged by someone else since the search
-
-
 def _mark_done(connection: MailboxConnection, uids: list[str], settings: Settings) -> None:
     if not uids:
         return
     client, uid_set = connection.box.client, ",".join(uids)
-    _check(client.uid("STORE", uid_set, "+FLAGS", "(\\Seen)"), "STORE \\Seen")
+    check_result(client.uid("STORE", uid_set, "+FLAGS", "(\\Seen)"), "STORE \\Seen")
     folder = settings.imap_processed_folder
     if not folder:
         return
     target = encode_folder(folder).decode("ascii")  # modified UTF-7, quoted: ASCII by definition
     if "MOVE" in connection.capabilities:
-        _check(client.uid("MOVE", uid_set, target), "MOVE")
+        check_result(client.uid("MOVE", uid_set, target), "MOVE")
         return
-    _check(client.uid("COPY", uid_set, target), "COPY")
-    _check(client.uid("STORE", uid_set, "+FLAGS", "(\\Deleted)"), "STORE \\Deleted")
+    check_result(client.uid("COPY", uid_set, target), "COPY")
+    check_result(client.uid("STORE", uid_set, "+FLAGS", "(\\Deleted)"), "STORE \\Deleted")
     if "UIDPLUS" in connection.capabilities:
         # A plain EXPUNGE would also remove mails other clients marked deleted.
-        _check(client.uid("EXPUNGE", uid_set), "UID EXPUNGE")
+        check_result(client.uid("EXPUNGE", uid_set), "UID EXPUNGE")
 
 
 def reject_mail(connection: MailboxConnection, uid: str, reason: str, *, message_id: str = "") -> None:
@@ -122,7 +82,7 @@ def reject_mail(connection: MailboxConnection, uid: str, reason: str, *, message
     result = client.uid("STORE", uid, "+FLAGS", f"(\\Flagged {REJECTED_KEYWORD})")
     if result[0] != "OK":
         # Servers without custom keywords: mark it read instead, so it is not fetched again and again.
-        _check(client.uid("STORE", uid, "+FLAGS", "(\\Flagged \\Seen)"), "STORE \\Flagged")
+        check_result(client.uid("STORE", uid, "+FLAGS", "(\\Flagged \\Seen)"), "STORE \\Flagged")
 
 
 def store_mails(engine: Engine, items: list[PreparedIngest]) -> list[IngestOutcome | Exception]:
@@ -149,7 +109,7 @@ def _prepare(connection: MailboxConnection, uid: str, size: int, settings: Setti
     limit = settings.max_body_bytes
     if size > limit:
         return f"message is {size} bytes, over the {limit} byte limit"
-    raw = _fetch_raw(connection, uid)
+    raw = fetch_raw(connection, uid)
     if raw is None:
         return ""
     if len(raw) > limit:
@@ -248,7 +208,7 @@ def run_poller(settings: Settings, stop: threading.Event) -> None:
         return
     engine = get_engine(settings.database_url)
     where = {"host": settings.imap_host, "port": settings.imap_port, "folder": settings.imap_folder}
-    logger.info("IMAP poller started", extra={"action": "imap.started", **where})
+    logger.info("IMAP poller started", extra={"action": "imap.started", "mode": settings.imap_mode, **where})
     connection: MailboxConnection | None = None
     schema_ready = False
     failures = 0
@@ -260,9 +220,14 @@ def run_poller(settings: Settings, stop: threading.Event) -> None:
             if not schema_ready:
                 run_migrations(engine)
                 schema_ready = True
-            result = poll_mailbox(connection, engine, settings)
-            if result.stored or result.duplicates or result.rejected:
-                logger.info("poll done", extra={"action": "imap.polled", **vars(result)})
+            if settings.imap_mode == "reconcile":
+                found = reconcile_mailbox(connection, engine, settings)
+                if found.recovered or found.rejected:
+                    logger.info("reconciliation done", extra={"action": "imap.reconciled", **vars(found)})
+            else:
+                result = poll_mailbox(connection, engine, settings)
+                if result.stored or result.duplicates or result.rejected:
+                    logger.info("poll done", extra={"action": "imap.polled", **vars(result)})
             failures = 0
         except SQLAlchemyError as exc:
             failures += 1

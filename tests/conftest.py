@@ -17,6 +17,7 @@ from lead_engine.api import create_app
 from lead_engine.core.db import create_db_engine, run_migrations
 from lead_engine.core.settings import Settings
 from tests.support.company_explorer_server import ExplorerState
+from tests.support.dovecot import DOVEADM, DOVECOT, MISSING, Dovecot, running_dovecot
 from tests.support.ready_leads import running_explorer, running_sink
 from tests.support.servers import serve_app
 from tests.support.sink_server import SinkState
@@ -119,3 +120,14 @@ def sink() -> Iterator[tuple[SinkState, str]]:
     """A Slack / n8n receiver on a loopback port: what it got, and its URL."""
     with running_sink() as running:
         yield running
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    """A real dovecot on a loopback port; missing dovecot fails the run in CI and skips it elsewhere."""
+    if DOVECOT is None or DOVEADM is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(MISSING)
+        pytest.skip(MISSING)
+    with running_dovecot() as server:
+        yield server

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -21,17 +18,23 @@ from sqlmodel import select
 from lead_engine.core.db import create_db_engine, read_session, run_migrations
 from lead_engine.core.inbound import prepare_ingest
 from lead_engine.core.ingest import write_batch_with_retry
-from lead_engine.core.models import Lead, LeadEvent
+from lead_engine.core.models import LeadEvent
 from lead_engine.core.settings import Settings
 from lead_engine.poller import (
     REJECTED_KEYWORD,
-    MailboxConnection,
     PollResult,
-    close_mailbox,
-    open_mailbox,
-    poll_mailbox,
 )
-from tests.support.dovecot import DOVEADM, DOVECOT, MISSING, Dovecot, running_dovecot
+from tests.support.dovecot import Dovecot
+from tests.support.imap_leads import (
+    lead_mail,
+    log_has,
+    mailbox_connection,
+    poll_once,
+    poller_env,
+    poller_settings,
+    stored_leads,
+    wait_until,
+)
 from tests.support.servers import engine_process
 
 pytestmark = [pytest.mark.imap, pytest.mark.slow]
@@ -42,90 +45,6 @@ needs_postgres = [
     pytest.mark.postgres,
     pytest.mark.skipif(not POSTGRES_ADMIN_URL, reason="LEAD_ENGINE_TEST_POSTGRES_URL is not set"),
 ]
-
-
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    """A real dovecot on a loopback port; missing dovecot fails the run in CI and skips it elsewhere."""
-    if DOVECOT is None or DOVEADM is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(MISSING)
-        pytest.skip(MISSING)
-    with running_dovecot() as server:
-        yield server
-
-
-def poller_settings(settings: Settings, dovecot: Dovecot, **changes: Any) -> Settings:
-    """The test's settings pointed at the dovecot's plain IMAP port."""
-    imap = {
-        "imap_host": "127.0.0.1",
-        "imap_port": dovecot.port,
-        "imap_user": dovecot.user,
-        "imap_password": SecretStr(dovecot.password),
-        "imap_ssl": False,
-        "imap_poll_seconds": 0.2,
-    }
-    return settings.model_copy(update={**imap, **changes})
-
-
-def poller_env(settings: Settings, dovecot: Dovecot) -> dict[str, str]:
-    """The environment a ``python -m lead_engine poller`` process reads the same settings from."""
-    return {
-        "LEAD_ENGINE_DATABASE_URL": settings.database_url,
-        "LEAD_ENGINE_IMAP_HOST": "127.0.0.1",
-        "LEAD_ENGINE_IMAP_PORT": str(dovecot.port),
-        "LEAD_ENGINE_IMAP_USER": dovecot.user,
-        "LEAD_ENGINE_IMAP_PASSWORD": dovecot.password,
-        "LEAD_ENGINE_IMAP_SSL": "false",
-        "LEAD_ENGINE_IMAP_POLL_SECONDS": "0.2",
-    }
-
-
-def lead_mail(number: int, *, message_id: str | None = "auto", padding: int = 0) -> bytes:
-    """A TradingTwins-style notification; ``message_id=None`` leaves the header out."""
-    header = f"Message-ID: <lead-{number}@tradingtwins.test>\r\n" if message_id == "auto" else ""
-    if message_id not in ("auto", None):
-        header = f"Message-ID: <{message_id}>\r\n"
-    body = f"Firma: Muster {number} GmbH\r\nAnsprechpartner: Herr Max Muster\r\nE-Mail: max{number}@muster.de\r\n"
-    return (
-        f"From: noreply@tradingtwins.test\r\nTo: leads@example.test\r\nSubject: Neue Anfrage {number}\r\n{header}"
-        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}{'x' * padding}\r\n"
-    ).encode()
-
-
-def stored_leads(engine: Engine) -> list[Lead]:
-    """Every lead in the database, oldest first."""
-    with read_session(engine) as session:
-        return list(session.exec(select(Lead).order_by(Lead.subject)))  # type: ignore[arg-type]
-
-
-@contextmanager
-def mailbox_connection(settings: Settings) -> Iterator[MailboxConnection]:
-    """The poller's own connection, logged out at the end."""
-    connection = open_mailbox(settings)
-    try:
-        yield connection
-    finally:
-        close_mailbox(connection)
-
-
-def poll_once(settings: Settings, engine: Engine) -> PollResult:
-    """Connect, poll once, disconnect."""
-    with mailbox_connection(settings) as connection:
-        return poll_mailbox(connection, engine, settings)
-
-
-def wait_until(condition: Callable[[], bool], what: str, *, timeout: float = 90.0) -> None:
-    """Wait for ``condition``; the generous limit only stops a hung test, it measures nothing."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.1)
-
-
-def log_has(path: Path, needle: str, count: int = 1) -> Callable[[], bool]:
-    """A predicate: the process log holds ``needle`` at least ``count`` times."""
-    return lambda: path.exists() and path.read_text(errors="replace").count(needle) >= count
 
 
 def test_poll_stores_unseen_mails_as_received_leads_and_marks_them_seen(

@@ -208,6 +208,12 @@ def content_hash(email: InboundEmail) -> str:
     return hashlib.sha256("\n".join(_normalised(part) for part in parts).encode()).hexdigest()
 
 
+def message_id_key(message_id: str) -> str | None:
+    """The idempotency key a Message-ID is stored under, or None for an empty one."""
+    bare = message_id.strip("<> ")
+    return f"msgid:{bare[:280]}" if bare else None
+
+
 def prepare_ingest(
     content_type: str,
     body: bytes,
@@ -222,14 +228,16 @@ def prepare_ingest(
     ``channel`` names what delivered it (the API or the IMAP poller) in the lead's audit trail.
     """
     email = read_inbound(content_type, body, source=source)
+    if not (email.subject.strip() or email.text.strip() or email.html.strip()):
+        raise UnprocessableError("nothing to parse: the message has no subject, text or HTML")
     keys: list[str] = []
     idem = f"idem:{idempotency_key.strip()[:280]}" if idempotency_key and idempotency_key.strip() else None
     if idem:
         keys.append(idem)
     if webhook_id and webhook_id.strip():
         keys.append(f"webhook:{webhook_id.strip()[:280]}")
-    if email.message_id and email.message_id.strip("<> "):
-        keys.append(f"msgid:{email.message_id.strip('<> ')[:280]}")
+    if email.message_id and (msgid := message_id_key(email.message_id)):
+        keys.append(msgid)
     keys.append(f"hash:{content_hash(email)}")
     headers = {"idempotency-key": idempotency_key or "", "webhook-id": webhook_id or ""}
     return PreparedIngest(

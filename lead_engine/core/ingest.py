@@ -18,6 +18,8 @@ from lead_engine.core.job_kinds import PROCESS_JOB, PROCESS_MAX_ATTEMPTS, proces
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 256
+# What delivered a lead that mailbox reconciliation found without one (the lead's "received" event names it).
+RECONCILIATION_CHANNEL = "reconciliation"
 UNAVAILABLE = "database unavailable, nothing was stored; retry later"
 
 
@@ -58,7 +60,7 @@ class _Rows:
         self.sqlite = dialect == "sqlite"
         self.tables: dict[str, list[tuple[Any, ...]]] = {name: [] for name in COLUMNS}
         self.now = self.stamp(datetime.now(UTC))
-        self._details: dict[str, str] = {}
+        self._details: dict[tuple[str, str], str] = {}
 
     def stamp(self, value: datetime) -> Any:
         naive = value.astimezone(UTC).replace(tzinfo=None)
@@ -82,17 +84,21 @@ class _Rows:
                 item.sender[:512] or None, "[]", "{}", 1,
             )
         )  # fmt: skip
-        self.tables["lead_events"].append((lead_id, now, item.channel, "received", self.source_detail(item.source)))
+        detail = self.event_detail(item.source, item.channel)
+        self.tables["lead_events"].append((lead_id, now, item.channel, "received", detail))
         self.tables["jobs"].append(
             (lead_id, PROCESS_JOB, "queued", 0, PROCESS_MAX_ATTEMPTS, now, process_job_key(lead_id), "{}", now, now)
         )
         return lead_id
 
-    def source_detail(self, source: str) -> str:
+    def event_detail(self, source: str, channel: str) -> str:
         # A group mostly shares a handful of sources: encode each once.
-        if source not in self._details:
-            self._details[source] = json.dumps({"source": source})
-        return self._details[source]
+        if (source, channel) not in self._details:
+            detail = {"source": source}
+            if channel == RECONCILIATION_CHANNEL:
+                detail["recovered"] = "by reconciliation: the mail was in the mailbox, but no lead had come in for it"
+            self._details[source, channel] = json.dumps(detail)
+        return self._details[source, channel]
 
     def add_key(self, key: str, lead_id: str, request_hash: str | None) -> None:
         self.tables["idempotency_keys"].append((key, lead_id, request_hash, self.now))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text, TypeDecorator, text
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, LargeBinary, Text, TypeDecorator, text
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -151,3 +151,14 @@ class IdempotencyKey(SQLModel, table=True):
     lead_id: str = Field(foreign_key="leads.id", max_length=32)
     request_hash: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class MailboxCursor(SQLModel, table=True):
+    """How far mailbox reconciliation has checked one folder: every UID up to ``last_uid`` has a lead."""
+
+    __tablename__ = "mailbox_cursors"
+
+    mailbox: str = Field(primary_key=True, max_length=500)
+    uidvalidity: int = Field(sa_type=BigInteger)
+    last_uid: int = Field(sa_type=BigInteger)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     imap_ssl: bool = True
     imap_poll_seconds: float = 30.0
     imap_processed_folder: str | None = None
+    # "poll" reads unseen mail and marks it read; "reconcile" runs beside n8n and only fills in missing leads.
+    imap_mode: Literal["poll", "reconcile"] = "poll"
+    imap_reconcile_days: int = 7
+    imap_reconcile_after_seconds: float = 300.0
 
     own_domains: Annotated[list[str], NoDecode] = []
     default_country: str = "DE"
