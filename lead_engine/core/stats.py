@@ -49,6 +49,7 @@ class Dashboard:
     sync: SyncSummary = SyncSummary(0, 0, None, None)
     top_errors: list[tuple[str, int]] = field(default_factory=list)
     by_status: dict[str, int] = field(default_factory=dict)
+    by_channel: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _as_date(value: object) -> date:
@@ -97,6 +98,17 @@ def summarise_sync(*, session: Session, since: datetime, by_status: dict[str, in
     return SyncSummary(synced=synced, dead=dead, success_rate=rate, median_seconds=median)
 
 
+def count_by_channel(*, session: Session, since: datetime) -> list[tuple[str, int]]:
+    """Leads received since a moment per path that delivered them (API, IMAP poller, reconciliation), most first."""
+    query = (
+        select(col(LeadEvent.actor), func.count())
+        .where(col(LeadEvent.action) == RECEIVED_ACTION, col(LeadEvent.at) >= since)
+        .group_by(LeadEvent.actor)
+        .order_by(func.count().desc(), LeadEvent.actor)
+    )
+    return [(str(actor), count) for actor, count in session.execute(query)]
+
+
 def list_top_errors(*, session: Session, limit: int = 5) -> list[tuple[str, int]]:
     """The most frequent last errors of leads, most frequent first."""
     reason = func.substr(Lead.last_error, 1, ERROR_LENGTH)
@@ -122,6 +134,7 @@ def build_dashboard(*, session: Session, days: int = 30) -> Dashboard:
         sync=summarise_sync(session=session, since=since, by_status=by_status),
         top_errors=list_top_errors(session=session),
         by_status=by_status,
+        by_channel=count_by_channel(session=session, since=since),
     )
 
 

@@ -1,4 +1,4 @@
-"""Dashboard: leads per day by source, the status funnel, sync success and speed, the top errors."""
+"""Dashboard: leads per day by source, the status funnel, sync success and speed, how leads arrived, top errors."""
 
 from __future__ import annotations
 
@@ -46,6 +46,29 @@ def show_funnel(figures: Dashboard) -> None:
     st.bar_chart(frame, x="Stage", y="Leads", horizontal=True, sort=False, height=240)
 
 
+CHANNEL_NAMES = {
+    "api": "API (n8n, forms)",
+    "imap": "Built-in mailbox poller",
+    "reconciliation": "Recovered from the mailbox",
+}
+
+
+def show_channels(figures: Dashboard) -> None:
+    """How the period's leads arrived; "recovered" ones had been missed by n8n."""
+    st.subheader("How leads arrived")
+    if not figures.by_channel:
+        st.info("No leads in this period yet.")
+        return
+    rows = [(CHANNEL_NAMES.get(channel, channel), count) for channel, count in figures.by_channel]
+    st.dataframe(pd.DataFrame(rows, columns=["Path", "Leads"]), hide_index=True)
+    recovered = dict(figures.by_channel).get("reconciliation", 0)
+    if recovered:
+        st.warning(
+            f"{recovered} lead(s) were found in the mailbox without having arrived through n8n. "
+            "Check n8n's failed executions."
+        )
+
+
 def show_errors(figures: Dashboard) -> None:
     """The most frequent errors, as text."""
     st.subheader("Top error reasons")
@@ -65,4 +88,8 @@ with chart:
     show_per_day(dashboard)
 with side:
     show_funnel(dashboard)
-show_errors(dashboard)
+channels, errors = st.columns([2, 3], gap="large")
+with channels:
+    show_channels(dashboard)
+with errors:
+    show_errors(dashboard)

@@ -89,6 +89,7 @@ def make_lead(engine: Engine) -> LeadFactory:
         source: str = "tradingtwins",
         text: str | None = None,
         html: str = "",
+        channel: str = "api",
         **values: Any,
     ) -> str:
         number = next(counter)
@@ -99,7 +100,7 @@ def make_lead(engine: Engine) -> LeadFactory:
             "html_body": html,
             "sender": "noreply@tradingtwins.com",
         }
-        item = prepare_ingest("application/json", json.dumps(payload).encode())
+        item = prepare_ingest("application/json", json.dumps(payload).encode(), channel=channel)
         outcome = write_batch(engine, [item])[0]
         lead_id = outcome.lead_id  # type: ignore[union-attr]
         with Session(engine) as session, session.begin():

@@ -29,7 +29,10 @@ def test_dashboard_shows_rate_median_and_errors(signed_in: AppTest, make_lead: L
     assert metrics["Sync success rate"] == "50%"
     assert metrics["Median received → synced"] == "3.0 min"
     assert metrics["Dead letters"] == "1"
-    assert list(signed_in.dataframe[0].value["Error"]) == ["HTTP 422: invalid domain"]
+    tables = {tuple(table.value.columns): table.value for table in signed_in.dataframe}
+    assert list(tables["Error", "Leads"]["Error"]) == ["HTTP 422: invalid domain"]
+    assert tables["Path", "Leads"].values.tolist() == [["API (n8n, forms)", 3]]
+    assert not signed_in.warning
     assert len(signed_in.get("vega_lite_chart")) == 2
 
 
@@ -37,3 +40,15 @@ def test_empty_dashboard_renders(signed_in: AppTest) -> None:
     signed_in.switch_page("ui_pages/dashboard.py").run()
     assert not signed_in.exception
     assert "No leads in this period yet." in [info.value for info in signed_in.info]
+
+
+def test_dashboard_counts_leads_recovered_from_the_mailbox(signed_in: AppTest, make_lead: LeadFactory) -> None:
+    make_lead()
+    make_lead(channel="reconciliation")
+    make_lead(channel="reconciliation")
+    signed_in.switch_page("ui_pages/dashboard.py").run()
+    assert not signed_in.exception
+    tables = {tuple(table.value.columns): table.value for table in signed_in.dataframe}
+    assert tables["Path", "Leads"].values.tolist() == [["Recovered from the mailbox", 2], ["API (n8n, forms)", 1]]
+    [warning] = signed_in.warning
+    assert warning.value.startswith("2 lead(s) were found in the mailbox without having arrived through n8n")
