@@ -15,10 +15,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from lead_engine.core.alerts import clear_alert, raise_alert, send_alerts
 from lead_engine.core.db import get_engine, run_migrations
 from lead_engine.core.errors import LeadEngineError
 from lead_engine.core.inbound import PreparedIngest, prepare_ingest
 from lead_engine.core.ingest import IngestOutcome, write_batch_with_retry
+from lead_engine.core.notifications import shared_http
 from lead_engine.core.settings import Settings
 from lead_engine.mailbox import (
     CONNECTION_ERRORS,
@@ -38,6 +40,9 @@ REJECTED_KEYWORD = "LeadEngineRejected"
 UNSEEN = f"UNSEEN UNKEYWORD {REJECTED_KEYWORD}"
 CHUNK = 50
 MAX_BACKOFF = 60.0
+# After this many failed connects in a row (about 7 s of back-off) the operator is told, once.
+ALERT_AFTER_FAILURES = 3
+MAILBOX_ALERT = "imap:mailbox"
 # The only database errors about the mail itself (a value the column cannot hold): such a mail is flagged.
 # Any other database error leaves the mail unseen, so the next poll stores it once the database is fine again.
 MAIL_DATA_ERRORS = (DataError,)
@@ -191,6 +196,22 @@ def _db_reason(exc: SQLAlchemyError) -> str:
     return f"{type(origin).__name__}: {lines[0] if lines else ''}"
 
 
+def report_mailbox(engine: Engine, settings: Settings, error: str | None) -> None:
+    """Raise the alert that the mailbox cannot be read (and tell Slack once), or clear it; never raises."""
+    try:
+        if error is None:
+            clear_alert(engine, MAILBOX_ALERT)
+            return
+        message = (
+            f"The mailbox {settings.imap_user} on {settings.imap_host} cannot be read: {error[:200]}. "
+            "Its mails wait there and are read once it can be reached again."
+        )
+        if raise_alert(engine, MAILBOX_ALERT, message):
+            send_alerts(engine, settings, shared_http(settings.notify_timeout))
+    except SQLAlchemyError as exc:
+        logger.warning("mailbox alert not recorded: %s", _db_reason(exc), extra={"action": "imap.alert_failed"})
+
+
 def _idle_reason(settings: Settings) -> str | None:
     if not settings.imap_host:
         return "LEAD_ENGINE_IMAP_HOST not set"
@@ -211,15 +232,20 @@ def run_poller(settings: Settings, stop: threading.Event) -> None:
     logger.info("IMAP poller started", extra={"action": "imap.started", "mode": settings.imap_mode, **where})
     connection: MailboxConnection | None = None
     schema_ready = False
-    failures = 0
+    failures = unreachable = 0
+    reachable_again = False
     while not stop.is_set():
         try:
             if connection is None:
                 connection = open_mailbox(settings)
                 logger.info("connected to the mailbox", extra={"action": "imap.connected", **where})
+                unreachable, reachable_again = 0, True
             if not schema_ready:
                 run_migrations(engine)
                 schema_ready = True
+            if reachable_again:
+                report_mailbox(engine, settings, None)  # an alert raised before (by this or an earlier run) is over
+                reachable_again = False
             if settings.imap_mode == "reconcile":
                 found = reconcile_mailbox(connection, engine, settings)
                 if found.recovered or found.rejected:
@@ -236,6 +262,10 @@ def run_poller(settings: Settings, stop: threading.Event) -> None:
         except CONNECTION_ERRORS as exc:
             failures += 1
             logger.warning("mailbox connection failed: %s", exc, extra={"action": "imap.connection_failed", **where})
+            if connection is None:
+                unreachable += 1
+                if unreachable == ALERT_AFTER_FAILURES:
+                    report_mailbox(engine, settings, str(exc))
             if connection is not None:
                 close_mailbox(connection)
                 connection = None

@@ -11,6 +11,7 @@ if str(Path(__file__).resolve().parent.parent) not in sys.path:
 
 import streamlit as st
 
+from lead_engine.core.alerts import list_active_alerts
 from lead_engine.core.logs import configure_logging
 from lead_engine.core.operators import authenticate, login_configured
 from lead_engine.embedded_api import EmbeddedApi, start_embedded_api
@@ -55,6 +56,14 @@ def show_sidebar() -> None:
             st.rerun()
 
 
+def show_alerts() -> None:
+    """What the operator must know on every page: a source gone quiet, a mailbox that cannot be read."""
+    with context.reading() as session:
+        alerts = list_active_alerts(session=session)
+    for alert in alerts:
+        st.warning(f"{alert.message} (since {alert.raised_at:%d %b %H:%M} UTC)", icon=":material/warning:")
+
+
 def main() -> None:
     """Render the frame and run the chosen page."""
     st.set_page_config(page_title="Lead Engine", page_icon="📥", layout="wide")
@@ -75,6 +84,7 @@ def main() -> None:
         show_login()
         return
     show_sidebar()
+    show_alerts()
     page.run()
 
 

@@ -7,16 +7,24 @@ import os
 import signal
 import socket
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
+from lead_engine.core.alerts import send_alerts
 from lead_engine.core.db import get_engine, run_migrations
+from lead_engine.core.heartbeat import check_heartbeats
 from lead_engine.core.jobs import JobContext, execute_job
+from lead_engine.core.models import utcnow
+from lead_engine.core.notifications import shared_http
 from lead_engine.core.outbox import claim_jobs
 from lead_engine.core.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 60.0
 
 
 def _log_failure(future: Future[str]) -> None:
@@ -27,6 +35,15 @@ def _log_failure(future: Future[str]) -> None:
         logger.error("recording a job's outcome failed", exc_info=error, extra={"action": "worker.job_crashed"})
 
 
+def watch_sources(engine: Engine, settings: Settings) -> None:
+    """Raise or clear the quiet-source alerts and tell Slack about new ones; a failure waits for the next round."""
+    try:
+        check_heartbeats(engine, settings, utcnow())
+        send_alerts(engine, settings, shared_http(settings.notify_timeout))
+    except Exception:  # the worker's outer loop: alerts must never stop the jobs
+        logger.exception("checking the sources failed", extra={"action": "worker.heartbeat_failed"})
+
+
 def run_worker(settings: Settings, stop: threading.Event) -> None:
     """Run jobs until ``stop`` is set, then finish the ones in hand."""
     engine = get_engine(settings.database_url)
@@ -34,8 +51,12 @@ def run_worker(settings: Settings, stop: threading.Event) -> None:
     name = f"{socket.gethostname()}-{os.getpid()}"
     in_flight: set[Future[str]] = set()
     logger.info("worker started", extra={"action": "worker.started", "worker": name})
+    next_heartbeat = time.monotonic()
     with ThreadPoolExecutor(max_workers=settings.worker_concurrency, thread_name_prefix="job") as pool:
         while not stop.is_set():
+            if time.monotonic() >= next_heartbeat:
+                watch_sources(engine, settings)
+                next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
             in_flight = {future for future in in_flight if not future.done()}
             free = settings.worker_concurrency - len(in_flight)
             claimed = []

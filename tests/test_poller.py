@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import select
 
+from lead_engine.core.alerts import list_active_alerts
 from lead_engine.core.db import create_db_engine, read_session, run_migrations
 from lead_engine.core.inbound import prepare_ingest
 from lead_engine.core.ingest import write_batch_with_retry
@@ -36,6 +37,7 @@ from tests.support.imap_leads import (
     wait_until,
 )
 from tests.support.servers import engine_process
+from tests.support.sink_server import SinkState
 
 pytestmark = [pytest.mark.imap, pytest.mark.slow]
 
@@ -298,3 +300,27 @@ def test_poller_without_imap_host_idles_until_sigterm(tmp_path: Path) -> None:
         wait_until(log_has(log, "IMAP poller idle: LEAD_ENGINE_IMAP_HOST not set"), "the idle message")
         assert process.poll() is None
     assert process.returncode == 0, log.read_text()
+
+
+def test_a_mailbox_that_refuses_the_login_is_told_once_and_cleared_once_it_works(
+    settings: Settings, engine: Engine, dovecot: Dovecot, sink: tuple[SinkState, str], tmp_path: Path
+) -> None:
+    env = {**poller_env(settings, dovecot), "LEAD_ENGINE_SLACK_WEBHOOK_URL": f"{sink[1]}/slack"}
+    run_migrations(engine)
+    with engine_process("poller", {**env, "LEAD_ENGINE_IMAP_PASSWORD": "wrong"}, cwd=tmp_path):
+        wait_until(lambda: len(sink[0].on("/slack")) == 1, "the alert about the mailbox")
+        wait_until(log_has(tmp_path / "poller.log", "imap.connection_failed", 5), "more failed logins")
+    assert len(sink[0].on("/slack")) == 1  # one message, however many polls fail
+    assert f"The mailbox {dovecot.user} on 127.0.0.1 cannot be read" in sink[0].on("/slack")[0].json["text"]
+    with read_session(engine) as session:
+        assert [alert.key for alert in list_active_alerts(session=session)] == ["imap:mailbox"]
+    assert "wrong" not in (tmp_path / "poller.log").read_text().replace("wrong password", "")
+
+    with engine_process("poller", env, cwd=tmp_path):
+        wait_until(log_has(tmp_path / "poller.log", "imap.connected"), "the login to work")
+        wait_until(lambda: _active_alerts(engine) == [], "the alert to be cleared")
+
+
+def _active_alerts(engine: Engine) -> list[str]:
+    with read_session(engine) as session:
+        return [alert.key for alert in list_active_alerts(session=session)]

@@ -162,3 +162,15 @@ class MailboxCursor(SQLModel, table=True):
     uidvalidity: int = Field(sa_type=BigInteger)
     last_uid: int = Field(sa_type=BigInteger)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class OperatorAlert(SQLModel, table=True):
+    """Something the operator must know about (a source gone quiet, a mailbox refusing the login), raised once."""
+
+    __tablename__ = "operator_alerts"
+
+    key: str = Field(primary_key=True, max_length=300)
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    raised_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    notified_at: datetime | None = _time(nullable=True)
+    cleared_at: datetime | None = _time(nullable=True)

@@ -112,22 +112,20 @@ class Notifier(Protocol):
         ...
 
 
+def post_to_slack(url: str, text: str, *, http: httpx.Client) -> None:
+    """Post one message to a Slack incoming webhook; its URL is a secret, so errors name only its host."""
+    send_request(http, "POST", url, reveal_path=False, json={"text": text}, headers={"User-Agent": USER_AGENT})
+
+
 class SlackNotifier:
-    """A Slack incoming webhook; its URL is a secret, so errors name only its host."""
+    """A Slack incoming webhook for lead notices."""
 
     def __init__(self, url: str, *, http: httpx.Client) -> None:
         self._url, self._http = url, http
 
     def send(self, notice: LeadNotice) -> None:
         """Post the human-readable message."""
-        send_request(
-            self._http,
-            "POST",
-            self._url,
-            reveal_path=False,
-            json={"text": slack_text(notice)},
-            headers={"User-Agent": USER_AGENT},
-        )
+        post_to_slack(self._url, slack_text(notice), http=self._http)
 
 
 class N8nNotifier:
@@ -158,7 +156,7 @@ class N8nNotifier:
 
 
 @lru_cache(maxsize=8)
-def _http(timeout: float) -> httpx.Client:
+def shared_http(timeout: float) -> httpx.Client:
     # One pool per process and timeout, shared by the worker's threads.
     return httpx.Client(timeout=httpx.Timeout(timeout))
 
@@ -166,10 +164,10 @@ def _http(timeout: float) -> httpx.Client:
 def notifier_for(channel: str, settings: Settings) -> Notifier | None:
     """The configured notifier of a channel, or None when that channel is not configured."""
     if channel == "slack" and settings.slack_webhook_url:
-        return SlackNotifier(settings.slack_webhook_url, http=_http(settings.notify_timeout))
+        return SlackNotifier(settings.slack_webhook_url, http=shared_http(settings.notify_timeout))
     if channel == "n8n" and settings.n8n_callback_url:
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-        return N8nNotifier(settings.n8n_callback_url, http=_http(settings.notify_timeout), secret=secret)
+        return N8nNotifier(settings.n8n_callback_url, http=shared_http(settings.notify_timeout), secret=secret)
     return None
 
 

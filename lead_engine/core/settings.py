@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     own_domains: Annotated[list[str], NoDecode] = []
     default_country: str = "DE"
     qualify_threshold: int = 50
+    # A source that usually delivers and is quiet this long (at least) in business hours raises one alert.
+    quiet_alert_floor_hours: float = 4.0
+    business_timezone: str = "Europe/Berlin"
 
     sync_max_attempts: int = 8
     sync_backoff_base: float = 2.0

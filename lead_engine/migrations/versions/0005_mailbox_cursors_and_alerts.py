@@ -1,4 +1,7 @@
-"""mailbox reconciliation remembers, per folder and UIDVALIDITY, the UID up to which every mail has a lead
+"""mailbox cursors and operator alerts
+
+Reconciliation remembers, per folder and UIDVALIDITY, the UID up to which every mail has a lead; operator
+alerts (a source gone quiet, a mailbox refusing the login) are raised once and cleared when it is over.
 
 Revision ID: 0005
 Revises: 0004
@@ -25,7 +28,16 @@ def upgrade() -> None:
         sa.Column("last_uid", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
     )
+    op.create_table(
+        "operator_alerts",
+        sa.Column("key", sa.String(length=300), primary_key=True),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("raised_at", UTCDateTime(), nullable=False),
+        sa.Column("notified_at", UTCDateTime(), nullable=True),
+        sa.Column("cleared_at", UTCDateTime(), nullable=True),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("operator_alerts")
     op.drop_table("mailbox_cursors")
