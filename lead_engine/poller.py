@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from dataclasses import dataclass
 
 from imap_tools.utils import encode_folder
@@ -43,6 +44,7 @@ MAX_BACKOFF = 60.0
 # After this many failed connects in a row (about 7 s of back-off) the operator is told, once.
 ALERT_AFTER_FAILURES = 3
 MAILBOX_ALERT = "imap:mailbox"
+IDLE_SLICE_SECONDS = 5.0
 # The only database errors about the mail itself (a value the column cannot hold): such a mail is flagged.
 # Any other database error leaves the mail unseen, so the next poll stores it once the database is fine again.
 MAIL_DATA_ERRORS = (DataError,)
@@ -196,6 +198,35 @@ def _db_reason(exc: SQLAlchemyError) -> str:
     return f"{type(origin).__name__}: {lines[0] if lines else ''}"
 
 
+def wait_for_mail(connection: MailboxConnection | None, stop: threading.Event, seconds: float) -> bool:
+    """Wait up to ``seconds`` or until new mail arrives (IMAP IDLE where the server offers it); False if the link broke.
+
+    IDLE runs in slices of a few seconds, so a stop request is never kept waiting for long.
+    """
+    if connection is None or "IDLE" not in connection.capabilities:
+        stop.wait(seconds)
+        return True
+    # RFC 2177: re-issue IDLE at least every 29 minutes.
+    deadline = time.monotonic() + min(seconds, 25 * 60)
+    idle = connection.box.idle
+    try:
+        idle.start()
+        try:
+            # Mail that arrived during the last poll is announced in the answers to its commands (or to IDLE
+            # itself), which imaplib keeps aside: poll again at once rather than wait for the next one.
+            arrived = connection.box.client.untagged_responses.pop("EXISTS", None)
+            # One IDLE for the whole wait, read in slices: a change announced between two slices is not lost.
+            while not arrived and not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+                if idle.poll(timeout=min(left, IDLE_SLICE_SECONDS)):
+                    break  # the server announced a change: poll now
+        finally:
+            idle.stop()
+    except CONNECTION_ERRORS as exc:
+        logger.warning("waiting for new mail failed: %s", exc, extra={"action": "imap.idle_failed"})
+        return False
+    return True
+
+
 def report_mailbox(engine: Engine, settings: Settings, error: str | None) -> None:
     """Raise the alert that the mailbox cannot be read (and tell Slack once), or clear it; never raises."""
     try:
@@ -275,8 +306,11 @@ def run_poller(settings: Settings, stop: threading.Event) -> None:
             if connection is not None:
                 close_mailbox(connection)
                 connection = None
-        delay = min(2.0 ** (failures - 1), MAX_BACKOFF) if failures else settings.imap_poll_seconds
-        stop.wait(delay)
+        if failures:
+            stop.wait(min(2.0 ** (failures - 1), MAX_BACKOFF))
+        elif not wait_for_mail(connection, stop, settings.imap_poll_seconds) and connection is not None:
+            close_mailbox(connection)
+            connection = None
     if connection is not None:
         close_mailbox(connection)
     logger.info("IMAP poller stopped", extra={"action": "imap.stopped"})

@@ -324,3 +324,15 @@ def test_a_mailbox_that_refuses_the_login_is_told_once_and_cleared_once_it_works
 def _active_alerts(engine: Engine) -> list[str]:
     with read_session(engine) as session:
         return [alert.key for alert in list_active_alerts(session=session)]
+
+
+def test_poller_process_picks_up_new_mail_through_idle_long_before_its_next_poll(
+    settings: Settings, engine: Engine, dovecot: Dovecot, tmp_path: Path
+) -> None:
+    # Polling every ten minutes: only IMAP IDLE can bring the mail in while the test waits.
+    env = {**poller_env(settings, dovecot), "LEAD_ENGINE_IMAP_POLL_SECONDS": "600"}
+    with engine_process("poller", env, cwd=tmp_path) as process:
+        wait_until(log_has(tmp_path / "poller.log", "imap.connected"), "the poller to connect")
+        dovecot.deliver(lead_mail(1))
+        wait_until(lambda: len(stored_leads(engine)) == 1, "the mail to arrive through IDLE", timeout=60)
+    assert process.returncode == 0  # a stop request does not wait out the ten minutes

@@ -30,12 +30,12 @@ from tests.support.servers import engine_process
 
 pytestmark = [pytest.mark.imap, pytest.mark.slow]
 SEEN = "\\Seen"
-LATER = datetime.now(UTC) + timedelta(minutes=10)  # past the grace period n8n gets for every mail
 
 
-def reconcile(settings: Settings, engine: Engine, now: datetime = LATER) -> ReconcileResult:
+def reconcile(settings: Settings, engine: Engine, now: datetime | None = None) -> ReconcileResult:
+    """One pass; by default as if run ten minutes from now, past the grace period n8n gets for every mail."""
     with mailbox_connection(settings) as connection:
-        return reconcile_mailbox(connection, engine, settings, now=now)
+        return reconcile_mailbox(connection, engine, settings, now=now or datetime.now(UTC) + timedelta(minutes=10))
 
 
 def mark_all_seen(dovecot: Dovecot) -> None:

@@ -37,6 +37,8 @@ log_path = {dir}/dovecot.log
 info_log_path = {dir}/dovecot.log
 mail_location = maildir:{dir}/mail/%u
 first_valid_uid = 1
+# IDLE clients hear of new mail at once (without inotify, dovecot otherwise checks every 30 s)
+mailbox_idle_check_interval = 1 secs
 first_valid_gid = 1
 {users}
 passdb {{
