@@ -92,7 +92,7 @@ def _prepare(connection: MailboxConnection, uid: int, settings: Settings) -> tup
     if len(raw) > settings.max_body_bytes:
         return f"message is {len(raw)} bytes, over the {settings.max_body_bytes} byte limit"
     try:
-        inbound = read_inbound(MIME, raw)
+        inbound = read_inbound(MIME, raw, strict=True)
         profile = detect_profile(sender=inbound.sender, subject=inbound.subject, text=inbound.text or inbound.html)
         source = "email" if profile is FREE_TEXT else profile.name
         item = prepare_ingest(MIME, raw, source=source, channel=RECONCILIATION_CHANNEL)

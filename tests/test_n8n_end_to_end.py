@@ -87,6 +87,17 @@ def start_with_trigger(n8n: N8n, dovecot: Dovecot) -> None:
     time.sleep(1)  # its first search for unseen mail follows the login
 
 
+def set_up_intake(n8n: N8n, dovecot: Dovecot, alerts_url: str, api_port: int, *, signed: bool = False) -> None:
+    """Import the credentials, the alert workflow and an intake workflow with their placeholders filled in."""
+    placeholders = {"http://127.0.0.1:8000": f"http://127.0.0.1:{api_port}", SLACK_PLACEHOLDER: alerts_url}
+    if signed:
+        placeholders[SECRET_PLACEHOLDER] = WEBHOOK_SECRET  # pasted into the Code node, as the README says
+    # The signed workflow needs the mailbox only: no API token in n8n at all.
+    n8n.import_credentials(credentials(dovecot)[:1] if signed else credentials(dovecot))
+    n8n.import_workflow(shipped_workflow("alerts.json", placeholders))
+    n8n.import_workflow(shipped_workflow("intake_signed.json" if signed else "intake.json", placeholders))
+
+
 def expected_lead(name: str) -> dict[str, Any]:
     expected = json.loads((FIXTURES / name).with_suffix(".json").read_text(encoding="utf-8"))
     return {field: expected.get(field) for field in CANONICAL_FIELDS}
@@ -96,10 +107,7 @@ def test_mails_become_correct_leads_through_the_shipped_workflow(
     sqlite_only: Settings, engine: Engine, dovecot: Dovecot, n8n: N8n, sink: tuple[SinkState, str], tmp_path: Path
 ) -> None:
     port = free_port()
-    engine_url = {"http://127.0.0.1:8000": f"http://127.0.0.1:{port}", SLACK_PLACEHOLDER: f"{sink[1]}/alerts"}
-    n8n.import_credentials(credentials(dovecot))
-    n8n.import_workflow(shipped_workflow("alerts.json", engine_url))
-    n8n.import_workflow(shipped_workflow("intake.json", engine_url))
+    set_up_intake(n8n, dovecot, f"{sink[1]}/alerts", port)
     settings = sqlite_only.model_copy(update={"own_domains": ["mustersolar.de"]})  # as the fixtures expect
     with engine_process("api", api_env(settings, port), cwd=tmp_path, health_url=f"http://127.0.0.1:{port}/api/health"):
         start_with_trigger(n8n, dovecot)
@@ -121,14 +129,7 @@ def test_the_signed_workflow_is_accepted_without_a_token(
     sqlite_only: Settings, engine: Engine, dovecot: Dovecot, n8n: N8n, sink: tuple[SinkState, str], tmp_path: Path
 ) -> None:
     port = free_port()
-    placeholders = {
-        "http://127.0.0.1:8000": f"http://127.0.0.1:{port}",
-        SLACK_PLACEHOLDER: f"{sink[1]}/alerts",
-        SECRET_PLACEHOLDER: WEBHOOK_SECRET,  # pasted into the Code node, as the README says
-    }
-    n8n.import_credentials(credentials(dovecot)[:1])  # the mailbox only: no API token in n8n at all
-    n8n.import_workflow(shipped_workflow("alerts.json", placeholders))
-    n8n.import_workflow(shipped_workflow("intake_signed.json", placeholders))
+    set_up_intake(n8n, dovecot, f"{sink[1]}/alerts", port, signed=True)
     env = api_env(sqlite_only, port, LEAD_ENGINE_WEBHOOK_SECRET=WEBHOOK_SECRET)
     with engine_process("api", env, cwd=tmp_path, health_url=f"http://127.0.0.1:{port}/api/health"):
         start_with_trigger(n8n, dovecot)
@@ -143,10 +144,7 @@ def test_the_api_down_for_30_seconds_loses_no_mail(
     sqlite_only: Settings, engine: Engine, dovecot: Dovecot, n8n: N8n, sink: tuple[SinkState, str], tmp_path: Path
 ) -> None:
     port = free_port()
-    placeholders = {"http://127.0.0.1:8000": f"http://127.0.0.1:{port}", SLACK_PLACEHOLDER: f"{sink[1]}/alerts"}
-    n8n.import_credentials(credentials(dovecot))
-    n8n.import_workflow(shipped_workflow("alerts.json", placeholders))
-    n8n.import_workflow(shipped_workflow("intake.json", placeholders))
+    set_up_intake(n8n, dovecot, f"{sink[1]}/alerts", port)
     reconcile = {
         **poller_env(sqlite_only, dovecot),
         "LEAD_ENGINE_IMAP_MODE": "reconcile",

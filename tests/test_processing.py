@@ -83,3 +83,17 @@ def test_worker_process_drains_the_queue(api_url: str, settings: Settings, tmp_p
             time.sleep(0.2)
     assert statuses <= {"ready", "needs_review"}, statuses
     assert "worker.started" in (tmp_path / "worker.log").read_text()
+
+
+def test_a_subject_only_request_stored_by_an_earlier_version_is_still_parsed(
+    client: httpx.Client, engine: Engine, settings: Settings
+) -> None:
+    # Intake now refuses a request without mail text; what was stored before it did must still be read.
+    lead_id = client.post("/api/ingest", json={"subject": "x", "raw_body": "Firma: A GmbH"}).json()["lead_id"]
+    with Session(engine) as session:
+        session.execute(update(RawMessage).values(body=b'{"subject": "Anfrage von Muster GmbH"}'))
+        session.commit()
+    run_due_jobs(engine, settings)
+    lead = client.get(f"/api/leads/{lead_id}").json()
+    assert lead["status"] == "needs_review"
+    assert not any("unreadable" in reason for reason in lead["reasons"]), lead["reasons"]

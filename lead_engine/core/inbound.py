@@ -132,8 +132,8 @@ def _valid_text(value: str) -> str:
     return value.encode("utf-8", "replace").decode("utf-8")
 
 
-def _from_mime(raw: bytes, source: str) -> InboundEmail:
-    if not has_mail_headers(raw):
+def _from_mime(raw: bytes, source: str, strict: bool) -> InboundEmail:
+    if strict and not has_mail_headers(raw):
         raise UnprocessableError(NO_HEADERS)
     email = email_input_from_mime(raw, source=source[:64] or "email")
     email.subject, email.sender = _valid_text(email.subject), _valid_text(email.sender)
@@ -144,7 +144,7 @@ def _from_mime(raw: bytes, source: str) -> InboundEmail:
     return email
 
 
-def _email_from_json(body: bytes) -> InboundEmail:
+def _email_from_json(body: bytes, strict: bool) -> InboundEmail:
     try:
         decoded = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -164,7 +164,7 @@ def _email_from_json(body: bytes) -> InboundEmail:
             raise UnprocessableError("field 'raw_mime_b64' is not valid base64") from exc
         if not raw.strip():
             raise UnprocessableError("field 'raw_mime_b64' holds an empty message")
-        email = _from_mime(raw, source)
+        email = _from_mime(raw, source, strict)
     else:
         email = InboundEmail(
             source=source,
@@ -175,22 +175,26 @@ def _email_from_json(body: bytes) -> InboundEmail:
             message_id=_message_id(payload),
             received_at=_received_at(_text(payload, "received_at")),
         )
-        if not (email.text.strip() or email.html.strip()):
+        if strict and not (email.text.strip() or email.html.strip()):
             given = ", ".join(sorted(key for key, value in payload.items() if value not in (None, False, "")))
             raise UnprocessableError(f"{NO_TEXT}; the request had: {given[:200] or 'no fields'}")
     email.extra.update({key: value for key, value in payload.items() if key not in KNOWN_KEYS})
     return email
 
 
-def read_inbound(content_type: str, body: bytes, *, source: str | None = None) -> InboundEmail:
-    """The e-mail carried by a request body; raises a LeadEngineError saying what is wrong."""
+def read_inbound(content_type: str, body: bytes, *, source: str | None = None, strict: bool = False) -> InboundEmail:
+    """The e-mail carried by a request body; raises a LeadEngineError saying what is wrong.
+
+    ``strict`` is the intake's check: no mail text in JSON, or no header block in a message, is refused then
+    (a mapping mistake the sender should see); requests stored before are still read as they were.
+    """
     kind = media_type(content_type)
     if kind in JSON_TYPES or kind.endswith("+json"):
-        return _email_from_json(body)
+        return _email_from_json(body, strict)
     if kind in MIME_TYPES:
         if not body.strip():
             raise UnprocessableError("empty message/rfc822 body")
-        return _from_mime(body, source or "email")
+        return _from_mime(body, source or "email", strict)
     raise UnsupportedMediaTypeError(
         f"unsupported content type {kind or '(none)'!r}: send application/json or message/rfc822"
     )
@@ -227,7 +231,7 @@ def prepare_ingest(
 
     ``channel`` names what delivered it (the API or the IMAP poller) in the lead's audit trail.
     """
-    email = read_inbound(content_type, body, source=source)
+    email = read_inbound(content_type, body, source=source, strict=True)
     if not (email.subject.strip() or email.text.strip() or email.html.strip()):
         raise UnprocessableError("nothing to parse: the message has no subject, text or HTML")
     keys: list[str] = []
