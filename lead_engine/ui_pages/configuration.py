@@ -53,7 +53,11 @@ def show_features(settings: Settings) -> None:
     sync, llm, imap, embedded = st.columns(4)
     sync.metric("Company Explorer sync", "on" if settings.sync_enabled else "off", border=True)
     llm.metric("LLM extraction", "on" if settings.llm_enabled else "off", border=True)
-    imap.metric("IMAP poller", "on" if settings.imap_enabled else "off", border=True)
+    mode = {"poll": "on", "reconcile": "reconciling"}[settings.imap_mode]
+    imap.metric(
+        "IMAP poller", mode if settings.imap_enabled else "off", border=True,
+        help="Reconciling: beside n8n, only mails that have no lead yet are read in.",
+    )  # fmt: skip
     embedded.metric("Embedded API", "running" if api.running else "off", border=True)
     if settings.embedded_api and not api.running:
         st.warning(f"Embedded API: {api.message}", icon=":material/warning:")
