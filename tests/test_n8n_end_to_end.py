@@ -54,11 +54,9 @@ def n8n(n8n_install: Path) -> Iterator[N8n]:
 
 
 @pytest.fixture
-def sqlite_only(settings: Settings) -> Settings:
-    # One real n8n per test is slow; the database paths are covered by the other tests on both backends.
-    if not settings.database_url.startswith("sqlite"):
-        pytest.skip("the n8n end-to-end tests run on SQLite")
-    return settings
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: one real n8n per test is slow, and both backends are covered by the other tests."""
+    return f"sqlite:///{tmp_path}/leads.db"
 
 
 def credentials(dovecot: Dovecot) -> list[dict[str, Any]]:
@@ -104,17 +102,17 @@ def expected_lead(name: str) -> dict[str, Any]:
 
 
 def test_mails_become_correct_leads_through_the_shipped_workflow(
-    sqlite_only: Settings, engine: Engine, dovecot: Dovecot, n8n: N8n, sink: tuple[SinkState, str], tmp_path: Path
+    settings: Settings, engine: Engine, dovecot: Dovecot, n8n: N8n, sink: tuple[SinkState, str], tmp_path: Path
 ) -> None:
     port = free_port()
     set_up_intake(n8n, dovecot, f"{sink[1]}/alerts", port)
-    settings = sqlite_only.model_copy(update={"own_domains": ["mustersolar.de"]})  # as the fixtures expect
+    parsing = settings.model_copy(update={"own_domains": ["mustersolar.de"]})  # as the fixtures expect
     with engine_process("api", api_env(settings, port), cwd=tmp_path, health_url=f"http://127.0.0.1:{port}/api/health"):
         start_with_trigger(n8n, dovecot)
         for name in MAILS:
             dovecot.deliver((FIXTURES / name).read_bytes())
         wait_until(lambda: len(stored_leads(engine)) == len(MAILS), "every mail to arrive through n8n", timeout=120)
-        run_due_jobs(engine, settings)
+        run_due_jobs(engine, parsing)
 
     leads = {lead.email: lead for lead in stored_leads(engine)}
     for name in MAILS:
@@ -126,11 +124,11 @@ def test_mails_become_correct_leads_through_the_shipped_workflow(
 
 
 def test_the_signed_workflow_is_accepted_without_a_token(
-    sqlite_only: Settings, engine: Engine, dovecot: Dovecot, n8n: N8n, sink: tuple[SinkState, str], tmp_path: Path
+    settings: Settings, engine: Engine, dovecot: Dovecot, n8n: N8n, sink: tuple[SinkState, str], tmp_path: Path
 ) -> None:
     port = free_port()
     set_up_intake(n8n, dovecot, f"{sink[1]}/alerts", port, signed=True)
-    env = api_env(sqlite_only, port, LEAD_ENGINE_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    env = api_env(settings, port, LEAD_ENGINE_WEBHOOK_SECRET=WEBHOOK_SECRET)
     with engine_process("api", env, cwd=tmp_path, health_url=f"http://127.0.0.1:{port}/api/health"):
         start_with_trigger(n8n, dovecot)
         dovecot.deliver((FIXTURES / MAILS[0]).read_bytes())
@@ -141,12 +139,12 @@ def test_the_signed_workflow_is_accepted_without_a_token(
 
 
 def test_the_api_down_for_30_seconds_loses_no_mail(
-    sqlite_only: Settings, engine: Engine, dovecot: Dovecot, n8n: N8n, sink: tuple[SinkState, str], tmp_path: Path
+    settings: Settings, engine: Engine, dovecot: Dovecot, n8n: N8n, sink: tuple[SinkState, str], tmp_path: Path
 ) -> None:
     port = free_port()
     set_up_intake(n8n, dovecot, f"{sink[1]}/alerts", port)
     reconcile = {
-        **poller_env(sqlite_only, dovecot),
+        **poller_env(settings, dovecot),
         "LEAD_ENGINE_IMAP_MODE": "reconcile",
         "LEAD_ENGINE_IMAP_POLL_SECONDS": "2",
         # n8n's own retries take ~20 s; reconciliation fills in what is still missing after that.
@@ -156,7 +154,7 @@ def test_the_api_down_for_30_seconds_loses_no_mail(
     with engine_process("poller", reconcile, cwd=tmp_path):
         wait_until(lambda: "Login: user=<" in dovecot.log, "the reconciling poller to log in")
         start_with_trigger(n8n, dovecot)
-        with engine_process("api", api_env(sqlite_only, port), cwd=tmp_path, health_url=health):
+        with engine_process("api", api_env(settings, port), cwd=tmp_path, health_url=health):
             dovecot.deliver((FIXTURES / MAILS[0]).read_bytes())
             wait_until(lambda: len(stored_leads(engine)) == 1, "the first mail to arrive through n8n", timeout=120)
         down_since = time.monotonic()
@@ -166,7 +164,7 @@ def test_the_api_down_for_30_seconds_loses_no_mail(
         wait_until(lambda: sink[0].on("/alerts") != [], "n8n's alert about the refused mails", timeout=120)
         wait_until(lambda: len(stored_leads(engine)) == len(MAILS), "reconciliation to recover them", timeout=120)
         time.sleep(max(0.0, 30 - (time.monotonic() - down_since)))
-        with engine_process("api", api_env(sqlite_only, port), cwd=tmp_path, health_url=health):
+        with engine_process("api", api_env(settings, port), cwd=tmp_path, health_url=health):
             dovecot.deliver(_renamed(MAILS[0], "after the outage"))
             wait_until(lambda: len(stored_leads(engine)) == len(MAILS) + 1, "n8n to deliver again", timeout=120)
 
@@ -194,7 +192,7 @@ def _channel(engine: Engine, lead_id: str) -> str:
 
 
 def test_a_synced_lead_reaches_slack_through_an_n8n_restart_once(
-    sqlite_only: Settings,
+    settings: Settings,
     engine: Engine,
     n8n: N8n,
     explorer: tuple[ExplorerState, str],
@@ -204,7 +202,7 @@ def test_a_synced_lead_reaches_slack_through_an_n8n_restart_once(
     n8n.import_workflow(shipped_workflow("alerts.json", placeholders))
     n8n.import_workflow(shipped_workflow("events_to_slack.json", placeholders))
     callback = f"{n8n.url}/webhook/lead-engine-events"
-    cfg = sync_settings(sqlite_only, explorer[1], sink[1], n8n_callback_url=callback, slack_webhook_url=None)
+    cfg = sync_settings(settings, explorer[1], sink[1], n8n_callback_url=callback, slack_webhook_url=None)
     n8n.start(webhook_path="lead-engine-events")
     n8n.stop()  # a restart: the event is due while n8n is down, then while it registers its webhooks
 
