@@ -264,19 +264,16 @@ def run_poller(settings: Settings, stop: threading.Event) -> None:
     connection: MailboxConnection | None = None
     schema_ready = False
     failures = unreachable = 0
-    reachable_again = False
     while not stop.is_set():
         try:
-            if connection is None:
-                connection = open_mailbox(settings)
-                logger.info("connected to the mailbox", extra={"action": "imap.connected", **where})
-                unreachable, reachable_again = 0, True
             if not schema_ready:
                 run_migrations(engine)
                 schema_ready = True
-            if reachable_again:
+            if connection is None:
+                connection = open_mailbox(settings)
+                logger.info("connected to the mailbox", extra={"action": "imap.connected", **where})
+                unreachable = 0
                 report_mailbox(engine, settings, None)  # an alert raised before (by this or an earlier run) is over
-                reachable_again = False
             if settings.imap_mode == "reconcile":
                 found = reconcile_mailbox(connection, engine, settings)
                 if found.recovered or found.rejected:

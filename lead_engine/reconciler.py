@@ -12,7 +12,7 @@ import email.policy
 import imaplib
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from lead_engine.core.db import read_session
 from lead_engine.core.errors import LeadEngineError
-from lead_engine.core.inbound import PreparedIngest, message_id_key, prepare_ingest, read_inbound
+from lead_engine.core.inbound import PreparedIngest, message_id_key, prepare_email, read_inbound
 from lead_engine.core.ingest import RECONCILIATION_CHANNEL, write_batch_with_retry
 from lead_engine.core.reconciliation import hash_keys, read_cursor, save_cursor, stored_keys
 from lead_engine.core.sender_profiles import FREE_TEXT, detect_profile
@@ -94,11 +94,11 @@ def _prepare(connection: MailboxConnection, uid: int, settings: Settings) -> tup
     try:
         inbound = read_inbound(MIME, raw, strict=True)
         profile = detect_profile(sender=inbound.sender, subject=inbound.subject, text=inbound.text or inbound.html)
-        source = "email" if profile is FREE_TEXT else profile.name
-        item = prepare_ingest(MIME, raw, source=source, channel=RECONCILIATION_CHANNEL)
+        inbound.source = "email" if profile is FREE_TEXT else profile.name
+        item = prepare_email(inbound, MIME, raw, channel=RECONCILIATION_CHANNEL)
     except LeadEngineError as exc:
         return str(exc)
-    return item, hash_keys(replace(inbound, source=source))
+    return item, hash_keys(inbound)
 
 
 def reconcile_mailbox(
@@ -121,17 +121,16 @@ def reconcile_mailbox(
     for start in range(0, len(uids), CHUNK):
         chunk = uids[start : start + CHUNK]
         heads = _heads(connection, chunk)
-        ready = [uid for uid in chunk if _arrived(heads, uid) <= cutoff]
-        young = len(chunk) - len(ready)
         # UIDs grow with arrival: from the first mail still in n8n's grace period on, the rest waits too.
-        if young:
-            ready = [uid for uid in ready if uid < min(set(chunk) - set(ready))]
+        young = next((index for index, uid in enumerate(chunk) if _arrived(heads, uid) > cutoff), None)
+        ready = chunk if young is None else chunk[:young]
+        if young is not None:
             result.waiting += len(uids) - start - len(ready)
         _reconcile_chunk(connection, engine, settings, ready, heads, result)
         if ready:
             with Session(engine) as session, session.begin():
                 save_cursor(session=session, mailbox=name, uidvalidity=uidvalidity, last_uid=max(ready))
-        if young:
+        if young is not None:
             break
     return result
 

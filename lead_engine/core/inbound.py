@@ -232,6 +232,21 @@ def prepare_ingest(
     ``channel`` names what delivered it (the API or the IMAP poller) in the lead's audit trail.
     """
     email = read_inbound(content_type, body, source=source, strict=True)
+    return prepare_email(
+        email, content_type, body, idempotency_key=idempotency_key, webhook_id=webhook_id, channel=channel
+    )
+
+
+def prepare_email(
+    email: InboundEmail,
+    content_type: str,
+    body: bytes,
+    *,
+    idempotency_key: str | None = None,
+    webhook_id: str | None = None,
+    channel: str = "api",
+) -> PreparedIngest:
+    """An e-mail already read from ``body`` (strictly, see ``read_inbound``), ready to store with its keys."""
     if not (email.subject.strip() or email.text.strip() or email.html.strip()):
         raise UnprocessableError("nothing to parse: the message has no subject, text or HTML")
     keys: list[str] = []
