@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +22,17 @@ TORTURE = sorted((FIXTURES / "mime_torture").glob("msg_*.txt"))
 MIME = {"Content-Type": "message/rfc822"}
 
 
+def reprocessed_with_raw(client: httpx.Client, engine: Engine, settings: Settings, raw: bytes) -> dict[str, Any]:
+    """A lead whose stored raw request is replaced by ``raw`` before the worker parses it; as the API shows it."""
+    lead_id = client.post("/api/ingest", json={"subject": "x", "raw_body": "Firma: A GmbH"}).json()["lead_id"]
+    with Session(engine) as session:
+        session.execute(update(RawMessage).values(body=raw))
+        session.commit()
+    run_due_jobs(engine, settings)
+    lead: dict[str, Any] = client.get(f"/api/leads/{lead_id}").json()
+    return lead
+
+
 def test_tradingtwins_lead_becomes_ready(client: httpx.Client, engine: Engine, settings: Settings) -> None:
     raw = (FIXTURES / "emails" / "tt_plain_standard.eml").read_bytes()
     lead_id = client.post("/api/ingest", content=raw, headers=MIME).json()["lead_id"]
@@ -35,12 +47,7 @@ def test_tradingtwins_lead_becomes_ready(client: httpx.Client, engine: Engine, s
 def test_unreadable_stored_message_goes_to_review_with_raw_kept(
     client: httpx.Client, engine: Engine, settings: Settings
 ) -> None:
-    lead_id = client.post("/api/ingest", json={"subject": "x", "raw_body": "Firma: A GmbH"}).json()["lead_id"]
-    with Session(engine) as session:
-        session.execute(update(RawMessage).values(body=b"\xff\xfe not json"))
-        session.commit()
-    run_due_jobs(engine, settings)
-    lead = client.get(f"/api/leads/{lead_id}").json()
+    lead = reprocessed_with_raw(client, engine, settings, b"\xff\xfe not json")
     assert lead["status"] == "needs_review"
     assert any("raw message unreadable" in reason for reason in lead["reasons"])
 
@@ -89,11 +96,6 @@ def test_a_subject_only_request_stored_by_an_earlier_version_is_still_parsed(
     client: httpx.Client, engine: Engine, settings: Settings
 ) -> None:
     # Intake now refuses a request without mail text; what was stored before it did must still be read.
-    lead_id = client.post("/api/ingest", json={"subject": "x", "raw_body": "Firma: A GmbH"}).json()["lead_id"]
-    with Session(engine) as session:
-        session.execute(update(RawMessage).values(body=b'{"subject": "Anfrage von Muster GmbH"}'))
-        session.commit()
-    run_due_jobs(engine, settings)
-    lead = client.get(f"/api/leads/{lead_id}").json()
+    lead = reprocessed_with_raw(client, engine, settings, b'{"subject": "Anfrage von Muster GmbH"}')
     assert lead["status"] == "needs_review"
     assert not any("unreadable" in reason for reason in lead["reasons"]), lead["reasons"]
