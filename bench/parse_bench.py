@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.report import machine_line, write_section
-from lead_engine.core.email_parser import parse_email
 from lead_engine.core.mime import email_input_from_mime
+from lead_engine.core.parsing.parser import parse_email
 from lead_engine.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

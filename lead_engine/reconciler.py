@@ -22,8 +22,8 @@ from lead_engine.core.db import read_session
 from lead_engine.core.errors import LeadEngineError
 from lead_engine.core.inbound import PreparedIngest, message_id_key, prepare_email, read_inbound
 from lead_engine.core.ingest import RECONCILIATION_CHANNEL, write_batch_with_retry
+from lead_engine.core.parsing.profiles import FREE_TEXT, detect_profile
 from lead_engine.core.reconciliation import hash_keys, read_cursor, save_cursor, stored_keys
-from lead_engine.core.sender_profiles import FREE_TEXT, detect_profile
 from lead_engine.core.settings import Settings
 from lead_engine.mailbox import MailboxConnection, check_result, fetch_raw
 

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from lead_engine.core.email_parser import parse_email
 from lead_engine.core.inbound import read_inbound
 from lead_engine.core.lead_fields import CANONICAL_FIELDS
 from lead_engine.core.mime import email_input_from_mime
+from lead_engine.core.parsing.parser import parse_email
 from lead_engine.core.settings import Settings
 from tests.support.n8n_shapes import resolved_item, simple_item, simple_request
 

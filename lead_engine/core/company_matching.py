@@ -6,14 +6,12 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
-import tldextract
 from cleanco import basename
 from rapidfuzz import fuzz, process
 
-from lead_engine.core.scoring import FREE_MAIL_DOMAINS
+from lead_engine.core.domains import FREE_MAIL_DOMAINS, registrable_domain
 
 # Names that score at least this (0..100, token-sorted ratio of normalised names) are taken as one company.
 NAME_MATCH_THRESHOLD = 90.0
@@ -24,27 +22,6 @@ GERMAN_FORMS = re.compile(
     r"\b(?:UG\s*\(haftungsbeschr(?:ä|ae)nkt\)|e\.\s?K(?:fm|fr)?\.|e\.\s?V\.|mbH|gGmbH|PartG(?:\s*mbB)?)(?=\W|$)",
     re.IGNORECASE,
 )
-
-
-@lru_cache(maxsize=1)
-def _extractor() -> tldextract.TLDExtract:
-    # The public suffix list shipped with the package: never fetched over the network.
-    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-
-
-def registrable_domain(value: str | None) -> str | None:
-    """The registrable domain (``muster.de``) of a URL, host or e-mail address; None when there is none."""
-    if not value or not value.strip():
-        return None
-    host = value.strip().lower().rsplit("@", 1)[-1]
-    parts = _extractor()(host)
-    domain = parts.top_domain_under_public_suffix
-    if not domain or not parts.suffix:
-        return None
-    try:
-        return domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return domain
 
 
 def lead_domain(*, website: str | None, email: str | None, excluded: Iterable[str] = ()) -> str | None:

@@ -10,11 +10,11 @@ from sqlalchemy import func, or_, select, update
 from sqlmodel import Session, col
 
 from lead_engine.core.errors import ConflictError, LeadEngineError, NotFoundError, UnprocessableError
-from lead_engine.core.field_normalizer import normalize_country, normalize_email, normalize_phone, normalize_website
 from lead_engine.core.job_kinds import PROCESS_JOB, PROCESS_MAX_ATTEMPTS, SYNC_JOB, process_job_key
 from lead_engine.core.lead_fields import CANONICAL_FIELDS
 from lead_engine.core.models import Lead, LeadEvent, RawMessage, utcnow
 from lead_engine.core.outbox import enqueue_job
+from lead_engine.core.parsing.normalise import normalize_country, normalize_email, normalize_phone, normalize_website
 from lead_engine.core.settings import Settings
 
 STATUSES = ("received", "parsed", "needs_review", "ready", "syncing", "synced", "retrying", "dead", "rejected")

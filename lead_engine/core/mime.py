@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
 
-from lead_engine.core.html_text import html_to_text
 from lead_engine.core.lead_fields import InboundEmail
+from lead_engine.core.parsing.html_text import html_to_text
 
 # Beyond this a body is not a lead e-mail any more; keeping the head is enough to parse and cheap to store.
 MAX_BODY_CHARS = 1_000_000

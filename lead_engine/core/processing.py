@@ -8,7 +8,6 @@ from sqlalchemy import exists, select
 from sqlmodel import Session, col
 
 from lead_engine.core.db import read_session
-from lead_engine.core.email_parser import parse_email
 from lead_engine.core.errors import LeadEngineError
 from lead_engine.core.inbound import read_inbound
 from lead_engine.core.job_kinds import PROCESS_JOB
@@ -16,6 +15,7 @@ from lead_engine.core.jobs import JobContext, register_handler
 from lead_engine.core.lead_fields import CANONICAL_FIELDS, InboundEmail, ParsedLead
 from lead_engine.core.leads import enqueue_sync, get_lead, lock_lead, record_event
 from lead_engine.core.models import Lead, LeadEvent, RawMessage, utcnow
+from lead_engine.core.parsing.parser import parse_email
 from lead_engine.core.scoring import score_lead
 
 logger = logging.getLogger(__name__)

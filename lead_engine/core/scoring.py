@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lead_engine.core.domains import is_free_mail
 from lead_engine.core.lead_fields import ParsedLead
-
-FREE_MAIL_DOMAINS = frozenset(
-    {
-        "gmail.com", "googlemail.com", "web.de", "gmx.de", "gmx.net", "gmx.at", "gmx.ch", "t-online.de",
-        "yahoo.com", "yahoo.de", "hotmail.com", "hotmail.de", "outlook.com", "outlook.de", "live.com",
-        "live.de", "icloud.com", "me.com", "aol.com", "freenet.de", "posteo.de", "mailbox.org", "arcor.de",
-        "protonmail.com", "proton.me", "1und1.de", "online.de",
-    }
-)  # fmt: skip
 
 WEIGHTS: dict[str, int] = {
     "company": 25,
@@ -35,11 +27,6 @@ class Score:
     score: int
     qualified: bool
     reasons: list[str] = field(default_factory=list)
-
-
-def is_free_mail(address: str | None) -> bool:
-    """Whether an e-mail address belongs to a free-mail provider (no company domain)."""
-    return bool(address) and address.rsplit("@", 1)[-1].lower() in FREE_MAIL_DOMAINS  # type: ignore[union-attr]
 
 
 def score_lead(values: dict[str, str | None], *, parsed: ParsedLead | None, threshold: int) -> Score:

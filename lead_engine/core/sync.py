@@ -18,10 +18,10 @@ from lead_engine.core.company_matching import (
     best_name_match,
     company_key,
     lead_domain,
-    registrable_domain,
     strip_legal_form,
 )
 from lead_engine.core.db import get_engine, read_session
+from lead_engine.core.domains import registrable_domain
 from lead_engine.core.errors import ConflictError, PermanentError
 from lead_engine.core.job_kinds import SYNC_JOB
 from lead_engine.core.jobs import JobContext, execute_job, register_handler

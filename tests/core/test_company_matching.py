@@ -9,8 +9,8 @@ from lead_engine.core.company_matching import (
     company_key,
     lead_domain,
     normalise_name,
-    registrable_domain,
 )
+from lead_engine.core.domains import registrable_domain
 
 
 @pytest.mark.parametrize(

@@ -6,17 +6,17 @@ import time
 
 import pytest
 
-from lead_engine.core.email_parser import parse_email
-from lead_engine.core.field_normalizer import (
+from lead_engine.core.lead_fields import InboundEmail
+from lead_engine.core.parsing.html_text import html_to_text
+from lead_engine.core.parsing.normalise import (
     normalize_country,
     normalize_phone,
     normalize_website,
     split_contact_name,
     split_postal_city,
 )
-from lead_engine.core.html_text import html_to_text
-from lead_engine.core.label_values import extract_label_values
-from lead_engine.core.lead_fields import InboundEmail
+from lead_engine.core.parsing.parser import parse_email
+from lead_engine.core.parsing.reader import extract_label_values
 from lead_engine.core.settings import Settings
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lead_engine.core.email_parser import parse_email
 from lead_engine.core.lead_fields import CANONICAL_FIELDS
 from lead_engine.core.mime import email_input_from_mime
+from lead_engine.core.parsing.parser import parse_email
 from lead_engine.core.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "emails"

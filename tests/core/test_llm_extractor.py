@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from lead_engine.core.email_parser import parse_email
 from lead_engine.core.lead_fields import InboundEmail
-from lead_engine.core.llm_extractor import OpenAIExtractor, ground_values, validate_reply
 from lead_engine.core.mime import email_input_from_mime
+from lead_engine.core.parsing.llm import OpenAIExtractor, ground_values, validate_reply
+from lead_engine.core.parsing.parser import parse_email
 from lead_engine.core.settings import Settings
 from tests.support.openai_server import OpenAIStub, ScriptedReply, serve_openai
 from tests.support.servers import free_port

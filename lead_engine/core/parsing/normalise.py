@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from functools import lru_cache
 
 import phonenumbers
-import tldextract
 from email_validator import EmailNotValidError, validate_email
 from nameparser import HumanName
 from nameparser.config import Constants
+
+from lead_engine.core.domains import split_host
 
 # German and English names and abbreviations of the countries leads come from; anything else must be ISO.
 _COUNTRY_NAMES = {
@@ -38,12 +38,6 @@ _EMPLOYEE_WORDS = re.compile(r"(?i)\b(mitarbeiter(?:innen)?|mitarbeitende|besch�
 
 
 @lru_cache(maxsize=1)
-def _suffix_extractor() -> tldextract.TLDExtract:
-    # Offline on purpose: the bundled public-suffix snapshot, no fetch, no cache directory.
-    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-
-
-@lru_cache(maxsize=1)
 def _name_constants() -> Constants:
     constants = Constants()
     constants.titles.add(*_SALUTATIONS.keys())
@@ -56,18 +50,6 @@ def clean_value(value: str | None) -> str | None:
         return None
     cleaned = " ".join(value.replace("\xa0", " ").split()).strip(" \t*_|:;,-–")
     return cleaned or None
-
-
-def registered_domain(host: str) -> str:
-    """The domain under its public suffix ("shop.acme.co.uk" → "acme.co.uk"), lower-case; "" when none."""
-    result = _suffix_extractor()(host.strip().lower())
-    return result.top_domain_under_public_suffix
-
-
-def is_excluded_domain(domain: str, excluded: Iterable[str]) -> bool:
-    """Whether a host belongs to one of the excluded domains or their subdomains."""
-    domain = domain.lower().rstrip(".")
-    return any(domain == item or domain.endswith("." + item) for item in excluded if item)
 
 
 def normalize_email(value: str | None) -> str | None:
@@ -103,10 +85,10 @@ def normalize_website(value: str | None) -> str | None:
     scheme = "http" if value.lower().startswith("http://") else "https"
     host = re.sub(r"(?i)^[a-z][a-z0-9+.-]*://", "", value).split("/")[0].split("?")[0].split("#")[0]
     host = host.split(":")[0].strip(".").lower()
-    result = _suffix_extractor()(host)
-    if not result.suffix or not result.domain:
+    name, suffix = split_host(host)
+    if not suffix or not name:
         return None
-    return f"{scheme}://{result.fqdn}"
+    return f"{scheme}://{host}"
 
 
 def normalize_country(value: str | None) -> str | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import quotequail
 from mailparser_reply import EmailReplyParser
 
-from lead_engine.core.field_normalizer import is_excluded_domain
+from lead_engine.core.domains import is_excluded_domain
 
 # Colleagues forward forwards; past this depth it is a loop, not a lead.
 MAX_UNWRAP = 4

@@ -9,7 +9,7 @@ import cleanco
 import phonenumbers
 from mailparser_reply import EmailReplyParser
 
-from lead_engine.core.field_normalizer import clean_value, normalize_country, split_postal_city
+from lead_engine.core.parsing.normalise import clean_value, normalize_country, split_postal_city
 
 # mail-parser-reply's signature regexes scan the whole text; a lead's signature is within this head.
 MAX_SIGNATURE_SCAN = 20_000

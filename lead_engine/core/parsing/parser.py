@@ -6,36 +6,26 @@ import logging
 from collections.abc import Sequence
 from email.utils import getaddresses
 
-from lead_engine.core.field_normalizer import (
-    is_excluded_domain,
-    normalize_email,
-    normalize_phone,
-    registered_domain,
-)
-from lead_engine.core.html_text import html_to_text
-from lead_engine.core.label_values import extract_label_values
-from lead_engine.core.lead_candidates import Candidates, Exclusions, resolve_candidates
+from lead_engine.core.domains import FREE_MAIL_DOMAINS, is_excluded_domain, registrable_domain
 from lead_engine.core.lead_fields import InboundEmail, ParsedLead
-from lead_engine.core.llm_extractor import ExtractionError, Extractor, OpenAIExtractor, ground_values
-from lead_engine.core.mail_thread import MailThread, address_domain, locate_lead_text
-from lead_engine.core.sender_profiles import FREE_TEXT, PLATFORM_DOMAINS, SenderProfile, detect_profile, split_footer
-from lead_engine.core.settings import Settings
-from lead_engine.core.signature_block import (
+from lead_engine.core.parsing.candidates import Candidates, Exclusions, resolve_candidates
+from lead_engine.core.parsing.html_text import html_to_text
+from lead_engine.core.parsing.llm import ExtractionError, Extractor, OpenAIExtractor, ground_values
+from lead_engine.core.parsing.normalise import normalize_email, normalize_phone
+from lead_engine.core.parsing.profiles import FREE_TEXT, PLATFORM_DOMAINS, SenderProfile, detect_profile, split_footer
+from lead_engine.core.parsing.reader import extract_label_values
+from lead_engine.core.parsing.signature import (
     extract_signature_facts,
     find_emails,
     find_phones,
     find_websites,
     has_legal_form,
 )
+from lead_engine.core.parsing.thread import MailThread, address_domain, locate_lead_text
+from lead_engine.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# Mailbox providers: an address there says nothing about the company, so its domain is never excluded.
-FREE_MAIL_DOMAINS = frozenset({
-    "gmail.com", "googlemail.com", "gmx.de", "gmx.net", "gmx.at", "gmx.ch", "web.de", "t-online.de", "yahoo.com",
-    "yahoo.de", "outlook.com", "outlook.de", "hotmail.com", "hotmail.de", "live.com", "icloud.com", "me.com",
-    "aol.com", "freenet.de", "posteo.de", "mail.de", "mailbox.org", "bluewin.ch", "proton.me", "protonmail.com",
-})  # fmt: skip
 # Fields worth an LLM call when the rules did not find them.
 LLM_FIELDS: tuple[str, ...] = (
     "company", "contact_name", "salutation", "email", "phone", "website", "street", "postal_code", "city",
@@ -97,7 +87,7 @@ def _exclusions(email: InboundEmail, thread: MailThread, operator_text: str, set
     if not is_excluded_domain(address_domain(email.sender), settings.own_domains):
         operator_domains |= _recipient_domains(email)
     exclusions.domains |= {
-        registered_domain(domain) or domain for domain in operator_domains if domain
+        registrable_domain(domain) or domain for domain in operator_domains if domain
     } - FREE_MAIL_DOMAINS
     exclusions.domains.discard("")
     return exclusions

@@ -6,9 +6,10 @@ import email.utils
 import re
 from dataclasses import dataclass, field
 
-from lead_engine.core.field_normalizer import (
+from lead_engine.core.domains import is_excluded_domain
+from lead_engine.core.lead_fields import FieldValue, ParsedLead, Provenance
+from lead_engine.core.parsing.normalise import (
     clean_value,
-    is_excluded_domain,
     normalize_country,
     normalize_email,
     normalize_employees,
@@ -19,9 +20,8 @@ from lead_engine.core.field_normalizer import (
     split_contact_name,
     split_postal_city,
 )
-from lead_engine.core.lead_fields import FieldValue, ParsedLead, Provenance
-from lead_engine.core.sender_profiles import MACHINE_LOCAL_PARTS
-from lead_engine.core.signature_block import has_legal_form
+from lead_engine.core.parsing.profiles import MACHINE_LOCAL_PARTS
+from lead_engine.core.parsing.signature import has_legal_form
 
 _POSTAL_CODE = re.compile(r"^(?:[A-Z]{1,2}-)?[A-Z0-9][A-Z0-9 -]{2,9}$", re.IGNORECASE)
 _PLATFORM_NAMES = re.compile(r"^(?:tradingtwins|typeform|linkedin|wordpress|contact form 7)\b", re.IGNORECASE)
