@@ -9,27 +9,34 @@ from dataclasses import dataclass, field
 from lead_engine.core.domains import is_excluded_domain
 from lead_engine.core.lead_fields import FieldValue, ParsedLead, Provenance
 from lead_engine.core.parsing.normalise import (
+    PhoneEvidence,
     clean_value,
     normalize_country,
     normalize_email,
     normalize_employees,
     normalize_message,
-    normalize_phone,
     normalize_salutation,
     normalize_website,
+    read_phone,
+    region_of_domain,
+    region_of_postal_code,
+    sanitise,
+    split_address,
     split_contact_name,
     split_postal_city,
 )
-from lead_engine.core.parsing.profiles import MACHINE_LOCAL_PARTS
+from lead_engine.core.parsing.profiles import MACHINE_LOCAL_PARTS, is_vendor_name
 from lead_engine.core.parsing.signature import has_legal_form
 
 _POSTAL_CODE = re.compile(r"^(?:[A-Z]{1,2}-)?[A-Z0-9][A-Z0-9 -]{2,9}$", re.IGNORECASE)
-_PLATFORM_NAMES = re.compile(r"^(?:tradingtwins|typeform|linkedin|wordpress|contact form 7)\b", re.IGNORECASE)
 # Order of resolution: country first, because it is the region for reading phone numbers.
+# Phone numbers last but one: the address, country and domains before them say which country they are in.
 _ORDER = (
-    "country", "company", "contact_name", "salutation", "email", "phone", "website", "street", "postal_code",
-    "city", "industry", "employees", "budget", "message", "external_id",
+    "country", "company", "contact_name", "salutation", "email", "website", "street", "postal_code", "city",
+    "phone", "industry", "employees", "budget", "message", "external_id",
 )  # fmt: skip
+# Longer than this, a value is a pasted text or an attack, not a name.
+_MAX_NAME_CHARS = 150
 
 
 @dataclass
@@ -54,19 +61,39 @@ class Exclusions:
         return is_excluded_domain(host, self.domains)
 
 
+# A street value that goes on with a postcode: "Industriestraße 5, 73728 Esslingen".
+_ADDRESS_IN_STREET = re.compile(r"[,\n]\s*(?:[A-Z]{1,2}-)?\d{4,5}\s+\D|[,\n].*[,\n]")
+MARKUP_CONFIDENCE = 0.4
+
+
 @dataclass
 class Candidates:
     """Raw values per field in order of trust, before normalisation."""
 
     by_field: dict[str, list[tuple[str, float, Provenance]]] = field(default_factory=dict)
     rejected: list[str] = field(default_factory=list)
+    # Values that had markup or invisible characters removed: (field, cleaned value) → what was removed.
+    doubts: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def add(self, name: str, value: str | None, confidence: float, provenance: Provenance = "rule") -> None:
         """Offer a value for a field; helper keys are spread over the canonical fields they contain."""
-        value = (value or "").strip()
         if not value:
             return
-        if name == "postal_city":
+        cleaned = sanitise(value, keep_symbols=name == "message")
+        value = cleaned.text.strip()
+        if not value:
+            return
+        if cleaned.had_markup and name != "message":
+            # A value that came wrapped in markup is not taken at face value.
+            confidence = min(confidence, MARKUP_CONFIDENCE)
+            self.doubts[(name, clean_value(value) or value)] = "had markup in it, which was removed"
+        if name == "address" or (name == "street" and _ADDRESS_IN_STREET.search(value)):
+            address = split_address(value)
+            self.add("street", address.street, confidence, provenance)
+            self.add("postal_code", address.postal_code, confidence, provenance)
+            self.add("city", address.city, confidence, provenance)
+            self.add("country", address.country, confidence * 0.9, provenance)
+        elif name == "postal_city":
             postal, city, country = split_postal_city(value)
             self.add("postal_code", postal, confidence, provenance)
             self.add("city", city, confidence, provenance)
@@ -92,8 +119,6 @@ class Candidates:
 def _normalize(name: str, value: str, region: str) -> str | None:
     if name == "email":
         return normalize_email(value)
-    if name == "phone":
-        return normalize_phone(value, region)
     if name == "website":
         return normalize_website(value)
     if name == "country":
@@ -109,7 +134,8 @@ def _normalize(name: str, value: str, region: str) -> str | None:
         return cleaned if cleaned and _POSTAL_CODE.match(cleaned) and any(ch.isdigit() for ch in cleaned) else None
     if name == "company":
         cleaned = clean_value(value)
-        return None if not cleaned or "@" in cleaned or _PLATFORM_NAMES.match(cleaned) else cleaned[:200]
+        unusable = not cleaned or len(cleaned) > _MAX_NAME_CHARS or "@" in cleaned or is_vendor_name(cleaned)
+        return None if unusable else cleaned
     cleaned = clean_value(value)
     return cleaned[:500] if cleaned else None
 
@@ -126,10 +152,24 @@ def _is_excluded(name: str, value: str, exclusions: Exclusions) -> bool:
     return False
 
 
+def phone_evidence(lead: ParsedLead, *, english: bool) -> PhoneEvidence:
+    """Where the lead's values say it is: stated country, the country of its domains, its postcode's shape."""
+    found = (
+        lead.value("country"),
+        region_of_domain(lead.value("email")),
+        region_of_domain(lead.value("website")),
+        region_of_postal_code(lead.value("postal_code")),
+    )
+    return PhoneEvidence(regions=tuple(dict.fromkeys(region for region in found if region)), english=english)
+
+
 def resolve_candidates(
-    candidates: Candidates, lead: ParsedLead, *, exclusions: Exclusions, default_country: str
+    candidates: Candidates, lead: ParsedLead, *, exclusions: Exclusions, default_country: str, english: bool = False
 ) -> None:
-    """Pick the first usable candidate per field into the lead, noting values that could not be read."""
+    """Pick the first usable candidate per field into the lead, noting values that could not be read.
+
+    ``english`` says the lead wrote in English: a national phone number is then not simply read as a German one.
+    """
     for name in _ORDER:
         if name in lead.fields:
             continue
@@ -137,8 +177,13 @@ def resolve_candidates(
         for raw, confidence, provenance in candidates.by_field.get(name, []):
             if name == "contact_name":
                 salutation, value = split_contact_name(raw)
+                if value and len(value) > _MAX_NAME_CHARS:
+                    value = None
                 if salutation and "salutation" not in lead.fields:
                     lead.fields["salutation"] = FieldValue(salutation, provenance, confidence)
+            elif name == "phone":
+                read = read_phone(raw, phone_evidence(lead, english=english), default_country)
+                value, confidence = (read[0], confidence * read[1]) if read else (None, confidence)
             else:
                 value = _normalize(name, raw, region)
             if value is None:

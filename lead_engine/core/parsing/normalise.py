@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
@@ -44,6 +46,51 @@ def _name_constants() -> Constants:
     return constants
 
 
+# Markup and invisible characters in a form value: tags (with what <script>/<style> hold), markdown links,
+# control characters, zero-width and bidi controls, emoji with their joiners and modifiers.
+_SCRIPT = re.compile(r"(?is)<(script|style)\b[^>]*>.*?(?:</\1\s*>|$)")
+_TAG = re.compile(r"(?s)<!--.*?(?:-->|$)|</?[a-zA-Z][a-zA-Z0-9-]{0,30}(?:[\s/][^<>]{0,2000})?>")
+_MARKDOWN_LINK = re.compile(r"!?\[([^\]\n]{0,200})\]\([^)\n]{0,2000}\)")
+# Controls, format characters (zero-width joiners, bidi overrides), private use, unassigned, enclosing marks.
+_INVISIBLE = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Me"})
+
+
+@dataclass(frozen=True)
+class Sanitised:
+    """A value with markup and invisible characters removed, and whether there was any to remove."""
+
+    text: str
+    had_markup: bool
+    had_invisible: bool
+
+
+def _dropped(ch: str, keep_symbols: bool) -> bool:
+    if ch in "\n\t":
+        return False
+    code = ord(ch)
+    # Variation selectors and skin-tone modifiers belong to the emoji before them.
+    if 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF or 0x1F3FB <= code <= 0x1F3FF:
+        return True
+    category = unicodedata.category(ch)
+    return category in _INVISIBLE or (category == "So" and not keep_symbols)
+
+
+def sanitise(value: str, *, keep_symbols: bool = False) -> Sanitised:
+    """Strip markup, control and invisible characters (and emoji, unless ``keep_symbols``) from one value.
+
+    An emoji goes with its joiners and modifiers, so none is left half-removed.
+    """
+    text = _MARKDOWN_LINK.sub(r"\1", value) if "](" in value else value
+    if "<" in text:
+        text = _TAG.sub(" ", _SCRIPT.sub(" ", text))
+    had_markup = text != value
+    if text.isascii() and text.isprintable():
+        return Sanitised(text, had_markup, False)
+    text = unicodedata.normalize("NFC", text)
+    kept = "".join(ch for ch in text if not _dropped(ch, keep_symbols))
+    return Sanitised(kept, had_markup, kept != text)
+
+
 def clean_value(value: str | None) -> str | None:
     """Collapse whitespace and strip decoration; None for nothing left."""
     if value is None:
@@ -75,6 +122,78 @@ def normalize_phone(value: str | None, region: str) -> str | None:
     if not phonenumbers.is_possible_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# A national number in the North American shape: (312) 555-0147, 206-642-5913, 415.555.0199.
+_NANP_SHAPE = re.compile(r"^(?:\+?1[\s.-]?)?\(?[2-9]\d{2}\)?[\s.-]?[2-9]\d{2}[\s.-]\d{4}$")
+# Country-code top-level domains that name no country in practice.
+_GENERIC_CCTLDS = frozenset({"io", "co", "me", "tv", "ai", "app", "cc", "fm", "ly", "to", "ws", "eu", "gg", "sh"})
+_UK_POSTCODE = re.compile(r"^[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}$", re.IGNORECASE)
+# Confidence factors for a phone number's region: a guess between two countries is not a fact.
+AMBIGUOUS_REGION = 0.45
+
+
+@dataclass(frozen=True)
+class PhoneEvidence:
+    """What a mail says about where the lead is, for numbers written without a country code."""
+
+    regions: tuple[str, ...] = ()
+    english: bool = False
+
+
+def region_of_domain(domain: str | None) -> str | None:
+    """The country a domain's country-code TLD names ("acme.co.uk" → "GB"), None for .com, .io and the like."""
+    if not domain:
+        return None
+    tld = domain.rsplit("@", 1)[-1].rstrip(".").rsplit(".", 1)[-1].lower()
+    if tld == "uk":
+        return "GB"
+    if len(tld) != 2 or tld in _GENERIC_CCTLDS or tld.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        return None
+    return tld.upper()
+
+
+def region_of_postal_code(postal_code: str | None) -> str | None:
+    """The country a postcode's shape alone gives away (British "L3 4BB"); None for digits-only codes."""
+    return "GB" if postal_code and _UK_POSTCODE.match(postal_code.strip()) else None
+
+
+def _valid_in(value: str, region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+def read_phone(value: str | None, evidence: PhoneEvidence, default: str) -> tuple[str, float] | None:
+    """A phone number in E.164 and how far its country can be trusted (1.0 sure, 0.45 a guess between two).
+
+    Evidence first: an explicit "+"/"00" prefix, then the countries the mail names (stated country, address,
+    the lead's domain), then the number's own shape (North American 3-3-4); the default country is the last
+    resort, and a number valid both there and in the United Kingdom of an English mail is marked as a guess.
+    """
+    cleaned = clean_value(value)
+    if not cleaned or sum(ch.isdigit() for ch in cleaned) < 6:
+        return None
+    default = default.upper() or "DE"
+    if cleaned.lstrip("( ").startswith(("+", "00")):
+        e164 = normalize_phone(cleaned, default)
+        return (e164, 1.0) if e164 else None
+    for region in evidence.regions:
+        if number := _valid_in(cleaned, region):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), 1.0
+    if _NANP_SHAPE.match(cleaned) and (number := _valid_in(cleaned, "US")):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), 0.95
+    at_home = _valid_in(cleaned, default)
+    british = _valid_in(cleaned, "GB") if evidence.english and default != "GB" else None
+    if british is not None:
+        factor = AMBIGUOUS_REGION if at_home is not None else 0.8
+        return phonenumbers.format_number(at_home or british, phonenumbers.PhoneNumberFormat.E164), factor
+    if at_home is not None:
+        return phonenumbers.format_number(at_home, phonenumbers.PhoneNumberFormat.E164), 1.0
+    e164 = normalize_phone(cleaned, default)
+    return (e164, 0.8) if e164 else None
 
 
 def normalize_website(value: str | None) -> str | None:
@@ -140,6 +259,48 @@ def split_postal_city(value: str | None) -> tuple[str | None, str | None, str | 
         return (value, None, None) if value.isdigit() else (None, value, None)
     country = _POSTAL_PREFIX_COUNTRY.get((match["prefix"] or "").lower())
     return match["postal"], clean_value(match["city"]), country
+
+
+_US_STATE_ZIP = re.compile(r"^(?:[A-Z]{2}\s+)?(?P<zip>\d{5}(?:-\d{4})?)$")
+_CITY_UK_POSTCODE = re.compile(r"^(?P<city>\D+?)\s+(?P<postal>[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})$", re.IGNORECASE)
+_HAS_NUMBER = re.compile(r"\d")
+
+
+@dataclass
+class Address:
+    """Street, postcode, city and country read from one combined address value."""
+
+    street: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    country: str | None = None
+
+
+def split_address(value: str | None) -> Address:
+    """Split "Industriestraße 5, 73728 Esslingen", "Bahnhofstrasse 10, 8001 Zürich, Schweiz",
+    "42 Dock Road, Liverpool L3 4BB" or "1 Main St, Springfield, IL 62704" into their parts."""
+    address = Address()
+    parts = [part for raw in re.split(r"\s*[,\n;]\s*", value or "") if (part := clean_value(raw))]
+    for index, part in enumerate(parts):
+        if address.postal_code is None and (match := _POSTAL_CITY.match(part)):
+            address.postal_code, address.city = match["postal"], clean_value(match["city"])
+            address.country = address.country or _POSTAL_PREFIX_COUNTRY.get((match["prefix"] or "").lower())
+        elif address.postal_code is None and (match := _CITY_UK_POSTCODE.match(part)):
+            address.city, address.postal_code = clean_value(match["city"]), match["postal"].upper()
+        elif address.postal_code is None and index and (match := _US_STATE_ZIP.match(part)):
+            address.postal_code = match["zip"]
+            address.city = address.city or (parts[index - 1] if index > 1 else None)
+        elif (country := normalize_country(part)) and len(part) > 2:
+            address.country = country
+        elif address.street is None and _HAS_NUMBER.search(part):
+            address.street = part
+        elif address.street is not None and address.city is None and index == len(parts) - 2:
+            address.city = part  # "1 Main St, Springfield, IL 62704": the city before the state and ZIP
+    if address.street is None and parts and address.postal_code is None and len(parts) == 1:
+        address.street = parts[0]
+    if address.city and address.street == address.city:
+        address.street = None
+    return address
 
 
 def normalize_employees(value: str | None) -> str | None:

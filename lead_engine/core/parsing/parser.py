@@ -36,6 +36,17 @@ _CORE_FIELDS = ("company", "contact_name", "email", "phone")
 MAX_PARSE_CHARS = 100_000
 MAX_LINE_CHARS = 2_000
 _LLM_CONFIDENCE = 0.6
+# A key field below this confidence goes to a person (or the LLM): calibrated on the fixture corpus, where
+# values under it were right too rarely to sync unseen (see docs/BENCHMARKS.md, "Parse accuracy").
+REVIEW_BELOW = 0.5
+_ENGLISH = frozenset({
+    "the", "and", "we", "our", "you", "your", "for", "with", "would", "please", "are", "is", "this", "of", "to",
+    "in", "hello", "hi", "regards",
+})  # fmt: skip
+_GERMAN = frozenset({
+    "der", "die", "das", "und", "wir", "unser", "sie", "ihr", "für", "mit", "bitte", "ist", "ein", "eine", "zu",
+    "im", "hallo", "grüße", "gruß",
+})  # fmt: skip
 _EXTRACTORS: dict[tuple[str, str, str, float], OpenAIExtractor] = {}
 
 
@@ -97,7 +108,7 @@ def _collect_candidates(
     email: InboundEmail, thread: MailThread, profile: SenderProfile, lead_text: str, region: str
 ) -> Candidates:
     candidates = Candidates()
-    found = extract_label_values(lead_text, questions=profile.questions)
+    found = extract_label_values(lead_text, questions=profile.questions, labels=profile.labels)
     labels = found.values
     if profile.name == "contact_form" and "message" not in labels:
         # Form mailers often send the visitor's text without a label, next to the labelled fields.
@@ -169,6 +180,21 @@ def _ask_llm(
     return candidates
 
 
+def is_english(text: str) -> bool:
+    """Whether a text reads as English rather than German, by its commonest words."""
+    words = text[:3000].lower().split()
+    english = sum(word in _ENGLISH for word in words)
+    return english > 2 and english > 2 * sum(word in _GERMAN for word in words)
+
+
+_FIELD_WORDS = {
+    "company": "company",
+    "contact_name": "contact name",
+    "email": "e-mail address",
+    "phone": "phone number",
+}
+
+
 def _review(lead: ParsedLead, candidates: Candidates, text: str) -> None:
     if not text.strip():
         lead.reasons.append("the e-mail has no readable text")
@@ -177,6 +203,14 @@ def _review(lead: ParsedLead, candidates: Candidates, text: str) -> None:
     elif not lead.value("email") and not lead.value("phone"):
         lead.reasons.append("no e-mail address or phone number to reach the lead")
     lead.reasons += [reason for reason in candidates.rejected if reason not in lead.reasons]
+    for name, words in _FIELD_WORDS.items():
+        found = lead.fields.get(name)
+        if found is None:
+            continue
+        if doubt := candidates.doubts.get((name, found.value)):
+            lead.reasons.append(f"the {words} {doubt}: please check it")
+        elif found.confidence < REVIEW_BELOW:
+            lead.reasons.append(f"not sure about the {words} '{found.value}': please check it")
     if lead.reasons:
         lead.needs_review = True
 
@@ -190,13 +224,14 @@ def _parse(email: InboundEmail, settings: Settings, extractor: Extractor | None)
     region = settings.default_country
     candidates = _collect_candidates(email, thread, profile, lead_text, region)
     lead = ParsedLead()
-    resolve_candidates(candidates, lead, exclusions=exclusions, default_country=region)
+    english = is_english(lead_text)
+    resolve_candidates(candidates, lead, exclusions=exclusions, default_country=region, english=english)
     missing = [name for name in LLM_FIELDS if name not in lead.fields]
     extractor = extractor or _default_extractor(settings)
     if extractor is not None and lead_text.strip() and any(name in missing for name in _CORE_FIELDS):
         region = lead.value("country") or region
         llm = _ask_llm(extractor, lead, text=lead_text, subject=thread.subject, fields=missing, region=region)
-        resolve_candidates(llm, lead, exclusions=exclusions, default_country=region)
+        resolve_candidates(llm, lead, exclusions=exclusions, default_country=region, english=english)
     _review(lead, candidates, body)
     logger.debug("e-mail parsed", extra={"action": "parse.done", "profile": profile.name, "kind": thread.kind})
     return lead

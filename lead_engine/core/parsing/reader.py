@@ -1,53 +1,13 @@
-"""Generic "Label: value" reading with a German/English alias table; values on the same or the next line."""
+"""Generic reading of labelled values by shape: "Label: value", "Label   value" and "Label" then the value below."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-# Ordered: the first pattern that matches a label wins, so specific labels come before the words they contain
-# ("Anfrage-ID" before "Anfrage", "Firmen-E-Mail" before "Firma", "Unternehmensgröße" before "Unternehmen").
-# Besides canonical fields there are helper keys: first_name, last_name, postal_city, house_number, sender,
-# fax, job_title, subject and ignore; the parser merges or drops them.
-_ALIASES: tuple[tuple[str, str], ...] = (
-    (r"^(?:nr|hausnr|hausnummer|house ?number|no)\.?$", "house_number"),
-    (r"^(?:von|from|absender|sender|gesendet von)$", "sender"),
-    (r"anfrage[- ]?(?:id|nr|nummer)|anfragenummer|request[- ]?id|lead[- ]?id|referenz|reference|vorgangsnummer"
-     r"|ticket[- ]?(?:id|nr)|auftragsnummer|inquiry[- ]?id", "external_id"),
-    (r"e-?mail|\bmail\b|mailadresse", "email"),
-    (r"\bfax\b|telefax", "fax"),
-    (r"\btelefon(?:nummer|nr)?\b|phone|\bmobil(?:nummer|telefon)?\b|\bhandy(?:nummer)?\b|\btel\b|rufnummer|\bfon\b"
-     r"|\bmobile\b|\bcell\b|whatsapp", "phone"),
-    (r"website|webseite|homepage|internetseite|internet|\burl\b|\bweb\b|\bwww\b|domain", "website"),
-    (r"(?:plz|postleitzahl|zip|postal ?code|post ?code)\s*(?:/|,|und|&|and|\+)?\s*(?:ort|stadt|city|town)",
-     "postal_city"),
-    (r"^(?:ort|stadt|city)\s*(?:/|,|und|&|and)?\s*(?:plz|postleitzahl|zip)$", "postal_city"),
-    (r"\bplz\b|postleitzahl|\bzip\b|postal ?code|post ?code|postcode", "postal_code"),
-    (r"stra(?:ß|ss)e|street|anschrift|adresse|address", "street"),
-    (r"\bort\b|\bstadt\b|\bcity\b|\btown\b|wohnort|standort|\blocation\b", "city"),
-    (r"bundesland|\bstate\b|region|kanton", "ignore"),
-    (r"\bland\b|country|\bstaat\b", "country"),
-    (r"branche|industry|sector|\bsektor\b|geschäftsfeld|tätigkeitsbereich", "industry"),
-    (r"mitarbeiter|beschäftigte|employees|company size|unternehmensgr(?:ö|oe)(?:ß|ss)e|firmengr(?:ö|oe)(?:ß|ss)e"
-     r"|team size|headcount|anzahl der angestellten", "employees"),
-    (r"budget|investitionsvolumen|projektvolumen|auftragsvolumen", "budget"),
-    (r"vorname|first ?name|given name", "first_name"),
-    (r"nachname|last ?name|surname|familienname|family name", "last_name"),
-    (r"^(?:anrede|salutation|title|titel)$", "salutation"),
-    (r"firma|firmenname|unternehmen|company|organi[sz]ation|\bbetrieb\b|arbeitgeber|institution|business name",
-     "company"),
-    (r"position|job ?title|funktion|\brolle\b|\brole\b|abteilung|department", "job_title"),
-    (r"ansprechpartner|kontaktperson|contact person|\bname\b|^kontakt$|^contact$|wer sind sie|who are you"
-     r"|wie heißen sie",
-     "contact_name"),
-    (r"nachricht|message|anfrage|anliegen|kommentar|comment|beschreibung|details|bemerkung|mitteilung"
-     r"|ihre frage|your question|how can we help|wie können wir|was können wir|womit können wir"
-     r"|what can we do|projekt|vorhaben|nachrichtentext|message body",
-     "message"),
-    (r"^(?:betreff|subject)$", "subject"),
-    (r"^(?:datum|date|uhrzeit|time|gesendet|sent|an|to|cc)$", "ignore"),
-)  # fmt: skip
-_COMPILED = tuple((re.compile(pattern), key) for pattern, key in _ALIASES)
+from lead_engine.core.parsing.lexicon import lookup, normalize_label
+
 _EMPTY_VALUES = frozenset({"-", "--", "n/a", "na", "k.a.", "k. a.", "keine angabe", "none", "null", "/", "."})
 _COLON_LINE = re.compile(r"^[*\s]*(?P<label>[^:\n]{1,60}?)[*\s]*:[*\s]*(?P<value>.*)$")
 _TABLE_LINE = re.compile(r"^\s*(?P<label>\S(?:.{0,58}?\S)?)(?:\s{2,}|\t+)(?P<value>\S.*)$")
@@ -64,28 +24,27 @@ class LabelValues:
     used_lines: set[int] = field(default_factory=set)
 
 
-def _normalize_label(label: str) -> str:
-    label = re.sub(r"\[[^\]]*\]|\([^)]*\)", " ", label.lower()).replace("*", " ")
-    return " ".join(label.replace("_", " ").split()).strip(" ?:.-")
-
-
-def field_for_label(label: str, *, questions: bool = False, max_words: int = 5) -> str | None:
+def field_for_label(
+    label: str, *, questions: bool = False, max_words: int = 5, overrides: Mapping[str, str] | None = None
+) -> str | None:
     """The field key a label stands for, or None for text that is no known label.
 
     Questions ("Wie heißt Ihr Unternehmen?") count as labels only with ``questions``: in free text they are prose.
+    ``overrides`` are a sender profile's own labels (normalised label → key), tried before the lexicon.
     """
-    normalized = _normalize_label(label)
+    normalized = normalize_label(label)
+    if overrides and normalized in overrides:
+        return overrides[normalized]
     is_question = questions and label.rstrip().endswith("?")
     words = normalized.count(" ") + 1
     if not normalized or len(normalized) > (120 if is_question else 45) or words > (16 if is_question else max_words):
         return None
-    for pattern, key in _COMPILED:
-        if pattern.search(normalized):
-            return key
-    return None
+    return lookup(normalized)
 
 
-def _split_line(line: str, questions: bool, max_words: int = 5) -> tuple[str, str] | None:
+def _split_line(
+    line: str, questions: bool, max_words: int = 5, overrides: Mapping[str, str] | None = None
+) -> tuple[str, str] | None:
     stripped = line.strip()
     if not stripped or re.match(r"^[a-z]+://", stripped, re.IGNORECASE):
         return None
@@ -96,11 +55,11 @@ def _split_line(line: str, questions: bool, max_words: int = 5) -> tuple[str, st
         or (questions and bare.endswith("?"))
         or (bare.count(" ") < (6 if questions else 3) and not _DATA.search(bare))
     )
-    if is_caption and (key := field_for_label(bare, questions=questions, max_words=max_words)):
+    if is_caption and (key := field_for_label(bare, questions=questions, max_words=max_words, overrides=overrides)):
         return key, ""
     for pattern in (_COLON_LINE, _TABLE_LINE):
         match = pattern.match(stripped)
-        if match and (key := field_for_label(match["label"], max_words=max_words)):
+        if match and (key := field_for_label(match["label"], max_words=max_words, overrides=overrides)):
             return key, match["value"].strip()
     return None
 
@@ -109,13 +68,16 @@ def _is_empty(value: str) -> bool:
     return value.strip().lower() in _EMPTY_VALUES
 
 
-def extract_label_values(text: str, *, questions: bool = False) -> LabelValues:
-    """Read every "Label: value", "Label   value" and "Label⏎value" pair of a text; first occurrence wins."""
+def extract_label_values(text: str, *, questions: bool = False, labels: Mapping[str, str] | None = None) -> LabelValues:
+    """Read every "Label: value", "Label   value" and "Label⏎value" pair of a text; first occurrence wins.
+
+    ``labels`` are a sender profile's own labels (normalised label → field key), tried before the lexicon.
+    """
     found = LabelValues()
     lines = text.split("\n")
     index = 0
     while index < len(lines):
-        split = _split_line(lines[index], questions)
+        split = _split_line(lines[index], questions, overrides=labels)
         if split is None:
             index += 1
             continue
@@ -126,7 +88,7 @@ def extract_label_values(text: str, *, questions: bool = False) -> LabelValues:
             cursor = index + 1
             while cursor < len(lines) and len(body) < _MAX_VALUE_LINES:
                 # Prose inside a message ("Wir haben drei Standorte: …") must not end it; real labels are short.
-                if _SEPARATOR.match(lines[cursor]) or _split_line(lines[cursor], questions, 3) is not None:
+                if _SEPARATOR.match(lines[cursor]) or _split_line(lines[cursor], questions, 3, labels) is not None:
                     break
                 body.append(lines[cursor])
                 taken.append(cursor)
@@ -138,7 +100,11 @@ def extract_label_values(text: str, *, questions: bool = False) -> LabelValues:
             while cursor < len(lines) and not lines[cursor].strip():
                 cursor += 1
             following = lines[cursor] if cursor < len(lines) else ""
-            if following and _split_line(following, questions) is None and not _SEPARATOR.match(following):
+            if (
+                following
+                and _split_line(following, questions, overrides=labels) is None
+                and not _SEPARATOR.match(following)
+            ):
                 value = lines[cursor].strip()
                 taken.append(cursor)
                 index = cursor + 1

@@ -43,6 +43,12 @@ _SENT_FROM = re.compile(
     r"^\s*(?:von meinem \S+ gesendet|gesendet von (?:meinem )?\S+.*|sent from my \S+.*|get outlook for \S+.*)\s*$",
     re.IGNORECASE | re.MULTILINE,
 )
+_SELF_INTRODUCTION = re.compile(
+    r"(?:\bwe(?:'|’)re|\bwe are|\bthis is|\bi(?:'|’)m \w+ (?:from|at)|\bi work (?:at|for)|\bhere at"
+    r"|\bwir von (?:der|dem|den)|\bwir sind (?:die|der|das)?|\bich bin \w+ (?:von|bei) (?:der)?|\bhier ist (?:die|der)?"
+    r"|\bbei (?:der|uns,? der))\s+(?P<rest>[^\n]{3,120})",
+    re.IGNORECASE,
+)
 _SPLITTER = re.compile(r"\s+[|·•]\s+|\s*\|\s*|\s+[–—]\s+")
 
 
@@ -115,10 +121,34 @@ def extract_signature_facts(text: str, *, region: str) -> SignatureFacts:
             facts.contact_name = line
     for line in after_closing:
         if facts.company is None and has_legal_form(line) and not _LABELLED.match(line):
-            facts.company = clean_value(line)
+            facts.company = _company_part(line)
         _read_address_line(line, facts)
+    facts.company = facts.company or company_in_prose(body)
     facts.phones = find_phones(signature, region=region)
     return facts
+
+
+def _company_part(line: str) -> str | None:
+    # "Head of Facilities, Evans Foods Ltd": the part that carries the legal form is the company.
+    parts = [part for part in line.split(", ") if part.strip()]
+    if len(parts) > 1:
+        named = [part for part in parts if has_legal_form(part)]
+        if len(named) == 1:
+            return clean_value(named[0])
+    return clean_value(line)
+
+
+def company_in_prose(text: str) -> str | None:
+    """A company a writer names for themselves ("We're Acme Ltd and …", "wir von der Müller GmbH …")."""
+    for match in _SELF_INTRODUCTION.finditer(text[:5000]):
+        words = match["rest"].split()
+        for end in range(min(len(words), 8), 0, -1):
+            candidate = " ".join(words[:end]).rstrip(",.;:!)")
+            if has_legal_form(candidate) and all(
+                word[:1].isupper() or word[:1] in "&+-" or has_legal_form(word) for word in candidate.split()
+            ):
+                return candidate
+    return None
 
 
 def _read_address_line(line: str, facts: SignatureFacts) -> None:

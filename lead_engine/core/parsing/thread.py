@@ -79,6 +79,12 @@ def _split_with_reply_parser(text: str) -> dict[str, str] | None:
     }
 
 
+def _is_form_header(found: dict[str, str]) -> bool:
+    # Form mailers (Contact Form 7's default mail) open with "Von: Name <mail>" and "Betreff:" lines; a forwarded
+    # message always names its date or its recipient as well.
+    return found["type"] == "forward" and not found.get("date") and not found.get("to")
+
+
 def locate_lead_text(text: str, *, sender: str, subject: str, own_domains: list[str]) -> MailThread:
     """Follow forwards and replies to the message the lead wrote; the rest is the operator's."""
     thread = MailThread(lead_text=text, lead_sender=sender, subject=strip_subject_prefixes(subject))
@@ -86,7 +92,7 @@ def locate_lead_text(text: str, *, sender: str, subject: str, own_domains: list[
     for _ in range(MAX_UNWRAP):
         current = thread.lead_text[:MAX_THREAD_CHARS]
         found = _unwrap(current) or _split_with_reply_parser(current)
-        if not found or not found.get("text"):
+        if not found or not found.get("text") or _is_form_header(found):
             break
         outer_is_operator = is_excluded_domain(address_domain(thread.lead_sender), own_domains)
         if found["type"] == "forward" or outer_is_operator:

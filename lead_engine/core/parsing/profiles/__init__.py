@@ -1,16 +1,24 @@
-"""Known lead senders (TradingTwins, contact forms, Typeform, LinkedIn) and what each means for parsing."""
+"""Known lead senders as data: one TOML file per family in this folder says how to recognise its mails, which
+labels it uses, where its footer starts and which names and domains are its own (never a lead's).
+
+A profile only sharpens the generic reader; an e-mail no profile matches is read as free text.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 
-# Addresses and sites of lead platforms and mail tooling: never a lead's own contact data.
-PLATFORM_DOMAINS: tuple[str, ...] = (
-    "tradingtwins.com", "tradingtwins.de", "typeform.com", "typeform.io", "linkedin.com", "licdn.com",
-    "wordpress.com", "wpforms.com", "contactform7.com", "hubspot.com", "mailchimp.com", "sendgrid.net",
-    "xing.com", "facebook.com", "instagram.com", "twitter.com", "x.com", "youtube.com", "google.com",
-    "goo.gl", "bit.ly", "w3.org", "schema.org",
+from lead_engine.core.parsing.lexicon import normalize_label
+
+# Mail tooling and link hosts that appear in lead mails without being anyone's lead; profiles add their own.
+_TOOLING_DOMAINS = (
+    "wordpress.com", "mailchimp.com", "sendgrid.net", "mailgun.org", "amazonses.com", "xing.com",
+    "facebook.com", "instagram.com", "twitter.com", "x.com", "youtube.com", "google.com", "goo.gl", "bit.ly",
+    "w3.org", "schema.org", "gstatic.com", "googleusercontent.com",
 )  # fmt: skip
 # Mailbox names that are machines, not people.
 MACHINE_LOCAL_PARTS = re.compile(
@@ -18,18 +26,23 @@ MACHINE_LOCAL_PARTS = re.compile(
     r"notification|bounce[s]?|info-noreply|system|daemon|forms?|typeform|leads?-?noreply)\b",
     re.IGNORECASE,
 )
+_FLAGS = re.IGNORECASE | re.MULTILINE
 
 
 @dataclass(frozen=True)
 class SenderProfile:
-    """How one kind of lead e-mail is read."""
+    """How one family of lead e-mails is read."""
 
     name: str
-    sender_pattern: re.Pattern[str] | None
-    text_pattern: re.Pattern[str] | None
-    footer_pattern: re.Pattern[str] | None
+    sender_pattern: re.Pattern[str] | None = None
+    text_pattern: re.Pattern[str] | None = None
+    footer_pattern: re.Pattern[str] | None = None
     questions: bool = False
     label_confidence: float = 0.9
+    labels: dict[str, str] = field(default_factory=dict)
+    vendor_names: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    order: int = 50
 
     def matches(self, *, sender: str, subject: str, text: str) -> bool:
         """Whether an e-mail looks like this profile's."""
@@ -39,66 +52,55 @@ class SenderProfile:
         return bool(self.text_pattern and self.text_pattern.search(head))
 
 
-_TRADINGTWINS = SenderProfile(
-    name="tradingtwins",
-    sender_pattern=re.compile(r"tradingtwins\.(?:com|de)", re.IGNORECASE),
-    text_pattern=re.compile(r"tradingtwins", re.IGNORECASE),
-    footer_pattern=re.compile(
-        r"^\s*(?:--\s*$|_{5,}|Ihr tradingtwins|Ihr Team von tradingtwins|Mit freundlichen Grü(?:ß|ss)en,?\s*$"
-        r"|tradingtwins GmbH|Diese E-Mail wurde|Sie erhalten diese|Impressum|Abmelden)",
-        re.IGNORECASE | re.MULTILINE,
-    ),
-    label_confidence=0.95,
-)
-_LINKEDIN = SenderProfile(
-    name="linkedin",
-    sender_pattern=re.compile(r"linkedin\.com", re.IGNORECASE),
-    text_pattern=re.compile(r"lead gen|leadgen|lead-gen-formular|linkedin", re.IGNORECASE),
-    footer_pattern=re.compile(
-        r"^\s*(?:This email was intended for|Diese E-Mail ist für|Diese E-Mail war für|©\s*\d{4} LinkedIn"
-        r"|LinkedIn Corporation|LinkedIn Ireland|Unsubscribe|Abbestellen|Abmelden|View lead|Lead ansehen)",
-        re.IGNORECASE | re.MULTILINE,
-    ),
-    questions=True,
-)
-_TYPEFORM = SenderProfile(
-    name="typeform",
-    sender_pattern=re.compile(r"typeform\.(?:com|io)", re.IGNORECASE),
-    text_pattern=re.compile(r"typeform", re.IGNORECASE),
-    footer_pattern=re.compile(
-        r"^\s*(?:Powered by Typeform|Sent (?:from|by) Typeform|Typeform S\.?L|View (?:all )?responses"
-        r"|Alle Antworten ansehen|Antworten ansehen|Unsubscribe)",
-        re.IGNORECASE | re.MULTILINE,
-    ),
-    questions=True,
-)
-_CONTACT_FORM = SenderProfile(
-    name="contact_form",
-    sender_pattern=re.compile(r"^(?:.*<)?\s*(?:wordpress|no-?reply|formular|forms?|kontaktformular)@", re.IGNORECASE),
-    text_pattern=re.compile(
-        r"contact form|kontaktformular|kontakt-formular|webformular|web form|anfrageformular|website-formular",
-        re.IGNORECASE,
-    ),
-    footer_pattern=re.compile(
-        r"^\s*(?:--\s*$|Diese E-Mail wurde von einem Kontaktformular|This e-mail was sent from a contact form"
-        r"|Diese Nachricht wurde (?:über|von)|This message was sent (?:from|via))",
-        re.IGNORECASE | re.MULTILINE,
-    ),
-    questions=True,
-)
+def _pattern(value: object, flags: int = _FLAGS) -> re.Pattern[str] | None:
+    return re.compile(str(value), flags) if value else None
+
+
+def load_profile(path: Path) -> SenderProfile:
+    """One profile from its TOML file; a broken file fails loudly at start, naming the file."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return SenderProfile(
+            name=str(data["name"]),
+            sender_pattern=_pattern(data.get("sender"), re.IGNORECASE),
+            text_pattern=_pattern(data.get("text")),
+            footer_pattern=_pattern(data.get("footer")),
+            questions=bool(data.get("questions", False)),
+            label_confidence=float(data.get("label_confidence", 0.9)),
+            labels={normalize_label(label): str(key) for label, key in data.get("labels", {}).items()},
+            vendor_names=tuple(str(name) for name in data.get("vendor_names", [])),
+            domains=tuple(str(domain).lower() for domain in data.get("domains", [])),
+            order=int(data.get("order", 50)),
+        )
+    except (KeyError, ValueError, TypeError, re.error, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"sender profile {path.name} is invalid: {exc}") from exc
+
+
+@cache
+def profiles() -> tuple[SenderProfile, ...]:
+    """Every shipped profile, in the order they are tried."""
+    loaded = [load_profile(path) for path in sorted(Path(__file__).parent.glob("*.toml"))]
+    return tuple(sorted(loaded, key=lambda profile: (profile.order, profile.name)))
+
+
 # Labels in prose ("Tel.: …") are mostly right, but prose can look like a label too.
-FREE_TEXT = SenderProfile(
-    name="free_text", sender_pattern=None, text_pattern=None, footer_pattern=None, label_confidence=0.8
-)
-PROFILES: tuple[SenderProfile, ...] = (_TRADINGTWINS, _LINKEDIN, _TYPEFORM, _CONTACT_FORM)
+FREE_TEXT = SenderProfile(name="free_text", label_confidence=0.8)
+PLATFORM_DOMAINS: tuple[str, ...] = (*_TOOLING_DOMAINS, *(domain for p in profiles() for domain in p.domains))
+_VENDOR_NAMES = sorted({name for profile in profiles() for name in profile.vendor_names}, key=len, reverse=True)
+VENDOR_NAME = re.compile(r"^\W*(?:" + "|".join(map(re.escape, _VENDOR_NAMES)) + r")\b", re.IGNORECASE)
+
+
+def is_vendor_name(value: str) -> bool:
+    """Whether a company value is a lead platform or form tool itself ("HubSpot, Inc.", "tradingtwins GmbH")."""
+    return bool(VENDOR_NAME.match(value))
 
 
 def detect_profile(*, sender: str, subject: str, text: str) -> SenderProfile:
     """The profile an e-mail matches, first by sender, then by subject and text; free text otherwise."""
-    for profile in PROFILES:
+    for profile in profiles():
         if profile.sender_pattern and profile.sender_pattern.search(sender):
             return profile
-    for profile in PROFILES:
+    for profile in profiles():
         if profile.matches(sender="", subject=subject, text=text):
             return profile
     return FREE_TEXT
