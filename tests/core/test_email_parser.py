@@ -5,8 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
-from lead_engine.core.lead_fields import InboundEmail
+from lead_engine.core.lead_fields import InboundEmail, ParsedLead
+from lead_engine.core.mime import email_input_from_mime
 from lead_engine.core.parsing.html_text import html_to_text
 from lead_engine.core.parsing.normalise import (
     normalize_country,
@@ -161,3 +165,153 @@ def test_forwarding_colleagues_company_and_phone_are_not_the_leads() -> None:
     assert lead.value("company") is None
     assert lead.value("phone") == "+491712233445"
     assert lead.value("email") == "eva@lang-bau.de"
+
+
+def _form(text: str, settings: Settings) -> ParsedLead:
+    """A website form mail from the operator's own mailer, as Contact Form 7 sends it."""
+    return parse_email(InboundEmail(sender="WordPress <wordpress@mustersolar.de>", text=text), settings=settings)
+
+
+@pytest.mark.parametrize(
+    ("text", "phone", "doubtful"),
+    [
+        ("Name: John Miller\nPhone: (312) 555-0147\nMessage: We need a quote for our barn.", "+13125550147", False),
+        ("Name: Sarah Connor\nPhone: 206-642-5913\nMessage: Please call me back.", "+12066425913", False),
+        ("Name: Tom Baker\nEmail: tom@bakerandsons.co.uk\nPhone: 020 8408 1740\nMessage: Hi.", "+442084081740", False),
+        ("Name: Tom Baker\nCountry: United Kingdom\nPhone: 020 8408 1740\nMessage: Hi.", "+442084081740", False),
+        ("Name: Anna Berg\nTelefon: 030 12345678\nNachricht: Bitte um ein Angebot.", "+493012345678", False),
+        # English, no country, no domain that says where: valid in Germany and in Britain alike — a guess, flagged.
+        ("Name: Tom Baker\nEmail: tom@gmail.com\nPhone: 020 8408 1740\n"
+         "Message: Hello, we would like a quote for the roof of our warehouse, please.", "+492084081740", True),
+    ],
+)  # fmt: skip
+def test_phone_region_comes_from_the_evidence_in_the_mail(
+    text: str, phone: str, doubtful: bool, settings: Settings
+) -> None:
+    lead = _form(text, settings)
+
+    assert lead.value("phone") == phone
+    assert any("phone number" in reason for reason in lead.reasons) is doubtful
+
+
+def test_contact_form_7_from_line_keeps_company_and_phone(settings: Settings) -> None:
+    lead = _form(
+        "Von: Petra Vogel <p.vogel@vogel-bau.de>\nFirma: Vogel Bau GmbH\nTelefon: 0711 2345678\nBetreff: Angebot\n\n"
+        "Nachrichtentext:\nWir brauchen ein Angebot für drei Hallen.\n\n-- \n"
+        "Diese E-Mail wurde von einem Kontaktformular von Muster Solar (https://www.mustersolar.de) gesendet",
+        settings,
+    )
+
+    assert (lead.value("contact_name"), lead.value("email")) == ("Petra Vogel", "p.vogel@vogel-bau.de")
+    assert (lead.value("company"), lead.value("phone")) == ("Vogel Bau GmbH", "+497112345678")
+
+
+def test_combined_address_and_unknown_person_labels(settings: Settings) -> None:
+    lead = _form(
+        "--- Kontaktdaten ---\nAnfragender: Herr Klaus Berger\nFirma: Berger Metallbau GmbH\n"
+        "Anschrift: Industriestraße 5, 73728 Esslingen\nRückrufnummer: 0711 3456789\n--- Ihr Anliegen ---\n"
+        "Ihr Anliegen: PV für unsere Halle",
+        settings,
+    )
+
+    assert lead.value("contact_name") == "Klaus Berger"
+    assert (lead.value("street"), lead.value("postal_code"), lead.value("city")) == (
+        "Industriestraße 5",
+        "73728",
+        "Esslingen",
+    )
+    assert lead.value("message") == "PV für unsere Halle"
+
+
+def test_vendor_footer_is_never_the_company(settings: Settings) -> None:
+    lead = parse_email(
+        InboundEmail(
+            sender="HubSpot <noreply@notifications.hubspot.com>",
+            text="New form submission\n\nFirst Name: Emma\nLast Name: Wagner\nEmail: emma@wagner-logistik.de\n"
+            "Message: Bitte um Rückruf.\n\nHubSpot, Inc. 2 Canal Park, Cambridge, MA 02141, USA",
+        ),
+        settings=settings,
+    )
+
+    assert lead.value("contact_name") == "Emma Wagner"
+    assert lead.value("company") is None
+
+
+@pytest.mark.parametrize(
+    ("line", "company"),
+    [
+        ("Mark Evans\nHead of Facilities, Evans Foods Ltd", "Evans Foods Ltd"),
+        ("Anna Schmidt\nEinkauf | Schmidt Druck GmbH", "Schmidt Druck GmbH"),
+    ],
+)
+def test_signature_role_and_company(line: str, company: str, settings: Settings) -> None:
+    text = f"Hello,\n\nwe would like a quote for our roof.\n\nBest regards\n{line}\n+44 161 496 0000"
+    lead = parse_email(InboundEmail(sender="someone@example.co.uk", text=text), settings=settings)
+
+    assert lead.value("company") == company
+
+
+@pytest.mark.parametrize(
+    ("text", "company"),
+    [
+        ("Hi,\n\nWe're Evans Foods Ltd and we run three bakeries. We need a quote.\n\nThanks\nMark", "Evans Foods Ltd"),
+        (
+            "Hallo,\n\nwir von der Müller Haustechnik GmbH suchen einen Partner.\n\nGruß\nJörg",
+            "Müller Haustechnik GmbH",
+        ),
+    ],
+)
+def test_company_named_in_prose(text: str, company: str, settings: Settings) -> None:
+    lead = parse_email(InboundEmail(sender="someone@example.de", text=text), settings=settings)
+
+    assert lead.value("company") == company
+
+
+def test_hostile_values_are_cleaned_and_sent_to_review(settings: Settings) -> None:
+    lead = _form(
+        "Von: Eve <eve@evil.example.com>\nFirma: <script>alert(1)</script><b>Evil</b> GmbH\n"
+        "Name: Anna \u200dSchmidt \U0001f469\u200d\U0001f4bc\u202e\nTelefon: 030 1234567\n\nNachrichtentext:\nhallo",
+        settings,
+    )
+
+    assert lead.value("company") == "Evil GmbH"
+    assert lead.value("contact_name") == "Anna Schmidt"
+    assert lead.needs_review
+    assert any("company had markup" in reason for reason in lead.reasons)
+
+
+def test_huge_field_values_are_not_names(settings: Settings) -> None:
+    lead = _form(f"Firma: {'Acme ' * 10_000}GmbH\nName: {'Anna ' * 5_000}\nE-Mail: anna@acme.de", settings)
+
+    assert lead.value("company") is None
+    assert lead.value("contact_name") is None
+    assert lead.value("email") == "anna@acme.de"
+
+
+_INVISIBLE = {chr(code) for code in (0x200B, 0x200D, 0x202E, 0x2066, 0xFEFF, 0x00)}
+
+
+@given(
+    text=st.text(max_size=2_000),
+    html=st.one_of(st.just(""), st.text(alphabet="<>/=\"' abcdiv:tdrEMail@.-\n", max_size=2_000)),
+    label=st.sampled_from(["Firma", "Name", "E-Mail", "Telefon", "Anschrift", "Nachricht", "Company", "Phone"]),
+)
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_parser_never_raises_and_never_passes_hidden_characters(
+    text: str, html: str, label: str, settings: Settings
+) -> None:
+    lead = parse_email(InboundEmail(text=f"{label}: {text}\n{text}", html=html), settings=settings)
+
+    for name, found in lead.fields.items():
+        assert not (_INVISIBLE & set(found.value)), name
+        assert "<script" not in found.value.lower(), name
+
+
+@given(raw=st.binary(max_size=3_000))
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_random_mime_never_breaks_the_parser(raw: bytes, settings: Settings) -> None:
+    lead = parse_email(
+        email_input_from_mime(b"Content-Type: multipart/mixed; boundary=x\n\n--x\n" + raw), settings=settings
+    )
+
+    assert isinstance(lead, ParsedLead)

@@ -62,7 +62,6 @@ class Exclusions:
 
 
 # A street value that goes on with a postcode: "Industriestraße 5, 73728 Esslingen".
-_ADDRESS_IN_STREET = re.compile(r"[,\n]\s*(?:[A-Z]{1,2}-)?\d{4,5}\s+\D|[,\n].*[,\n]")
 MARKUP_CONFIDENCE = 0.4
 
 
@@ -87,8 +86,14 @@ class Candidates:
             # A value that came wrapped in markup is not taken at face value.
             confidence = min(confidence, MARKUP_CONFIDENCE)
             self.doubts[(name, clean_value(value) or value)] = "had markup in it, which was removed"
-        if name == "address" or (name == "street" and _ADDRESS_IN_STREET.search(value)):
-            address = split_address(value)
+        address = (
+            split_address(value)
+            if name == "address" or (name == "street" and ("," in value or "\n" in value))
+            else None
+        )
+        if name == "street" and address and not (address.postal_code or address.city):
+            address = None  # "Unit 7, Ashcroft Trading Estate" is a street on its own
+        if address is not None:
             self.add("street", address.street, confidence, provenance)
             self.add("postal_code", address.postal_code, confidence, provenance)
             self.add("city", address.city, confidence, provenance)
@@ -102,6 +107,11 @@ class Candidates:
             self.add_sender(value, confidence, provenance)
         elif name == "city" and re.match(r"^\s*(?:[A-Z]{1,2}-)?\d{4,5}\s", value):
             self.add("postal_city", value, confidence, provenance)
+        elif name == "city" and "," in value:
+            # "Denver, CO", "Zürich, Switzerland": the city, then a state or a country.
+            city, _, rest = value.partition(",")
+            self.add("city", city, confidence, provenance)
+            self.add("country", rest if len(rest.strip()) > 2 else None, confidence * 0.9, provenance)
         else:
             self.by_field.setdefault(name, []).append((value, confidence, provenance))
 

@@ -44,9 +44,9 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
      r"|postal address|mailing address|adres|dirección|indirizzo)$", "address"),
     (r"stra(?:ß|ss)e|street|anschrift|adresse|address|\brue\b|straat|calle", "street"),
     (r"\bort\b|\bstadt\b|\bcity\b|\btown\b|wohnort|standort|\blocation\b|\bville\b|plaats|woonplaats|ciudad"
-     r"|città|\bcitta\b|gemeinde", "city"),
-    (r"bundesland|\bstate\b|region|kanton|province|provinz|county", "ignore"),
+     r"|città|\bcitta\b", "city"),
     (r"\bland\b|country|\bstaat\b|\bpays\b|\bpaís\b|\bpaese\b", "country"),
+    (r"bundesland|\bstate\b|region|kanton|province|provinz|county", "ignore"),
     (r"branche|industry|sector|\bsektor\b|geschäftsfeld|tätigkeitsbereich|secteur|industrie", "industry"),
     (r"mitarbeiter|beschäftigte|employees|company size|unternehmensgr(?:ö|oe)(?:ß|ss)e|firmengr(?:ö|oe)(?:ß|ss)e"
      r"|team size|headcount|anzahl der angestellten|number of staff|staff|salariés|medewerkers", "employees"),
@@ -61,14 +61,18 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     (r"position|job ?title|funktion|\brolle\b|\brole\b|abteilung|department|fonction|functie|cargo|seniority",
      "job_title"),
     (r"ansprechpartner|kontaktperson|contact person|\bname\b|^kontakt$|^contact$|wer sind sie|who are you"
-     r"|wie heißen sie|anfragender|anfragesteller|interessent|invitee|attendee|teilnehmer|buchende person"
+     r"|wie heißen sie|wie heißt du|dein name|your name"
+     r"|what(?:'|’)?s your name|what is your name|anfragender|anfragesteller|interessent|invitee|attendee"
+     r"|teilnehmer|buchende person"
      r"|booked by|\bnom\b|\bnaam\b|nombre|\bnome\b|contact name|contactpersoon",
      "contact_name"),
+    (r"\b(?:betreff|subject|objet|onderwerp|asunto|oggetto)\b", "subject"),
     (r"nachricht|message|anfrage|anliegen|kommentar|comment|beschreibung|details|bemerkung|mitteilung"
      r"|ihre frage|your question|how can we help|wie können wir|was können wir|womit können wir"
      r"|what can we do|projekt|vorhaben|nachrichtentext|message body|additional notes|notes|notizen"
      r"|anmerkungen|request|enquiry|inquiry|bericht|opmerking|mensaje|messaggio|demande|your needs"
-     r"|what would you like|worüber möchten|what.*discuss|beschreiben sie|describe", "message"),
+     r"|what would you like|worüber möchten|what.*discuss|beschreiben sie|describe|anything else|sonst noch"
+     r"|weitere (?:infos|informationen|hinweise|angaben)|additional information|tell us|erzähl", "message"),
     (r"^(?:betreff|subject|objet|onderwerp|asunto|oggetto|topic|thema)$", "subject"),
     (r"^(?:datum|date|uhrzeit|time|gesendet|sent|an|to|cc)$", "ignore"),
 )  # fmt: skip

@@ -264,6 +264,11 @@ def split_postal_city(value: str | None) -> tuple[str | None, str | None, str | 
 _US_STATE_ZIP = re.compile(r"^(?:[A-Z]{2}\s+)?(?P<zip>\d{5}(?:-\d{4})?)$")
 _CITY_UK_POSTCODE = re.compile(r"^(?P<city>\D+?)\s+(?P<postal>[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})$", re.IGNORECASE)
 _HAS_NUMBER = re.compile(r"\d")
+_STREET_FIRST = re.compile(
+    r"^\d{1,5}[a-z]?\s+(?:[NSEW]\.?\s+)?[A-Za-z].*\b(?:st|street|rd|road|ave|avenue|blvd|lane|ln|way|drive|dr"
+    r"|court|ct|place|pl|close|square|sq|terrace|parkway|pkwy|highway|hwy)\b\.?$",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -282,7 +287,9 @@ def split_address(value: str | None) -> Address:
     address = Address()
     parts = [part for raw in re.split(r"\s*[,\n;]\s*", value or "") if (part := clean_value(raw))]
     for index, part in enumerate(parts):
-        if address.postal_code is None and (match := _POSTAL_CITY.match(part)):
+        if index == 0 and len(parts) > 1 and _STREET_FIRST.match(part):
+            address.street = part  # "2150 W Fulton St, Chicago, IL 60612": a house number, not a postcode
+        elif address.postal_code is None and (match := _POSTAL_CITY.match(part)):
             address.postal_code, address.city = match["postal"], clean_value(match["city"])
             address.country = address.country or _POSTAL_PREFIX_COUNTRY.get((match["prefix"] or "").lower())
         elif address.postal_code is None and (match := _CITY_UK_POSTCODE.match(part)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from email.utils import getaddresses
+from email.utils import getaddresses, parseaddr
 
 from lead_engine.core.domains import FREE_MAIL_DOMAINS, is_excluded_domain, registrable_domain
 from lead_engine.core.lead_fields import InboundEmail, ParsedLead
@@ -104,8 +104,18 @@ def _exclusions(email: InboundEmail, thread: MailThread, operator_text: str, set
     return exclusions
 
 
+def _is_operator(sender: str, exclusions: Exclusions) -> bool:
+    address = normalize_email(parseaddr(sender)[1])
+    return address is not None and exclusions.excludes_email(address)
+
+
 def _collect_candidates(
-    email: InboundEmail, thread: MailThread, profile: SenderProfile, lead_text: str, region: str
+    email: InboundEmail,
+    thread: MailThread,
+    profile: SenderProfile,
+    lead_text: str,
+    exclusions: Exclusions,
+    region: str,
 ) -> Candidates:
     candidates = Candidates()
     found = extract_label_values(lead_text, questions=profile.questions, labels=profile.labels)
@@ -123,9 +133,11 @@ def _collect_candidates(
     for name, value in labels.items():
         candidates.add(name, value, trust)
     reply_to = str(email.extra.get("reply_to", "") or "")
-    if reply_to and thread.kind == "direct":
+    if reply_to and thread.kind == "direct" and not _is_operator(reply_to, exclusions):
         candidates.add_sender(reply_to, 0.85 if profile.name == "contact_form" else 0.75)
-    candidates.add_sender(thread.lead_sender, 0.8 if profile is FREE_TEXT else 0.6)
+    # A form mailer or a colleague's address names the operator, not the lead.
+    if not _is_operator(thread.lead_sender, exclusions):
+        candidates.add_sender(thread.lead_sender, 0.8 if profile is FREE_TEXT else 0.6)
     # Free text has its contact data in the signature; a form's message field can carry one too.
     free_text = lead_text if profile is FREE_TEXT else labels.get("message", "")
     facts = extract_signature_facts(free_text, region=region)
@@ -222,7 +234,7 @@ def _parse(email: InboundEmail, settings: Settings, extractor: Extractor | None)
     lead_text, footer = split_footer(thread.lead_text, profile)
     exclusions = _exclusions(email, thread, thread.operator_text + "\n" + footer, settings)
     region = settings.default_country
-    candidates = _collect_candidates(email, thread, profile, lead_text, region)
+    candidates = _collect_candidates(email, thread, profile, lead_text, exclusions, region)
     lead = ParsedLead()
     english = is_english(lead_text)
     resolve_candidates(candidates, lead, exclusions=exclusions, default_country=region, english=english)

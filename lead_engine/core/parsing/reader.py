@@ -13,6 +13,11 @@ _COLON_LINE = re.compile(r"^[*\s]*(?P<label>[^:\n]{1,60}?)[*\s]*:[*\s]*(?P<value
 _TABLE_LINE = re.compile(r"^\s*(?P<label>\S(?:.{0,58}?\S)?)(?:\s{2,}|\t+)(?P<value>\S.*)$")
 _SEPARATOR = re.compile(r"^\s*(?:--\s*|-{3,}.*|_{3,}.*|={3,}.*)$")
 _MAX_VALUE_LINES = 60
+# "--- Kontaktdaten ---", "=== Ihre Nachricht ===": a block heading, never a label of the line below.
+_HEADING = re.compile(r"^\s*[-=*#_]{2,}[^-=*#_].*?[-=*#_]{2,}\s*$")
+# German gender forms ("Mitarbeiter:innen") have a colon that separates nothing.
+_GENDER_COLON = re.compile(r"(?<=\w):(?=innen\b|in\b)")
+_MAX_ADDRESS_LINES = 4
 _DATA = re.compile(r"[\d@]|\.\w")
 
 
@@ -46,14 +51,16 @@ def _split_line(
     line: str, questions: bool, max_words: int = 5, overrides: Mapping[str, str] | None = None
 ) -> tuple[str, str] | None:
     stripped = line.strip()
-    if not stripped or re.match(r"^[a-z]+://", stripped, re.IGNORECASE):
+    if not stripped or re.match(r"^[a-z]+://", stripped, re.IGNORECASE) or _HEADING.match(stripped):
         return None
+    if ":in" in stripped:
+        stripped = _GENDER_COLON.sub("", stripped)
     bare = stripped.rstrip(":").strip()
     # A line alone is a label when it ends in a colon, is a form question, or is a short caption ("Firma").
     is_caption = ":" not in bare and (
         stripped.endswith(":")
         or (questions and bare.endswith("?"))
-        or (bare.count(" ") < (6 if questions else 3) and not _DATA.search(bare))
+        or (bare.count(" ") < (6 if questions else 3) and not _DATA.search(bare) and bare[-1:] not in ".!")
     )
     if is_caption and (key := field_for_label(bare, questions=questions, max_words=max_words, overrides=overrides)):
         return key, ""
@@ -66,6 +73,17 @@ def _split_line(
 
 def _is_empty(value: str) -> bool:
     return value.strip().lower() in _EMPTY_VALUES
+
+
+def _heading_follows(lines: list[str], index: int, questions: bool, labels: Mapping[str, str] | None) -> bool:
+    # "Kontaktdaten des Einkäufers" / "Sender's contact details" after a blank line, then labelled lines: the
+    # message is over.
+    if index + 1 >= len(lines):
+        return False
+    heading = lines[index].strip()
+    if not heading or heading.count(" ") > 4 or heading[-1:] in ".!?,":
+        return False
+    return _split_line(lines[index + 1], questions, overrides=labels) is not None
 
 
 def extract_label_values(text: str, *, questions: bool = False, labels: Mapping[str, str] | None = None) -> LabelValues:
@@ -90,6 +108,8 @@ def extract_label_values(text: str, *, questions: bool = False, labels: Mapping[
                 # Prose inside a message ("Wir haben drei Standorte: …") must not end it; real labels are short.
                 if _SEPARATOR.match(lines[cursor]) or _split_line(lines[cursor], questions, 3, labels) is not None:
                     break
+                if not lines[cursor].strip() and _heading_follows(lines, cursor + 1, questions, labels):
+                    break
                 body.append(lines[cursor])
                 taken.append(cursor)
                 cursor += 1
@@ -112,7 +132,11 @@ def extract_label_values(text: str, *, questions: bool = False, labels: Mapping[
                 index += 1
         else:
             index += 1
-        if value and not _is_empty(value) and key not in found.values:
+        # A one-line "Type of request: Request for quotation" gives way to the real message below it.
+        longer = (
+            key == "message" and "\n" not in found.values.get(key, "\n") and len(value) > 2 * len(found.values[key])
+        )
+        if value and not _is_empty(value) and (key not in found.values or longer):
             found.values[key] = value
             found.used_lines.update(taken)
     return found

@@ -49,6 +49,7 @@ _SELF_INTRODUCTION = re.compile(
     r"|\bbei (?:der|uns,? der))\s+(?P<rest>[^\n]{3,120})",
     re.IGNORECASE,
 )
+_ABROAD_SHAPE = re.compile(r"^(?:\(?[2-9]\d{2}\)?[\s.-][2-9]\d{2}[\s.-]\d{4}|0\d{2,4}\s\d{3,4}\s?\d{3,4})$")
 _SPLITTER = re.compile(r"\s+[|·•]\s+|\s*\|\s*|\s+[–—]\s+")
 
 
@@ -172,10 +173,7 @@ def find_phones(text: str, *, region: str) -> list[str]:
     for line in text.split("\n")[:400]:
         if re.search(r"(?i)\bfax\b|telefax", line) and not re.search(r"(?i)\btel\b|telefon|phone|mobil", line):
             continue
-        try:
-            matches = list(phonenumbers.PhoneNumberMatcher(line[:500], region))
-        except Exception:  # noqa: BLE001 - phonenumbers is defensive, but a lead must not fail on one line
-            continue
+        matches = _match_phones(line[:500], region)
         for match in matches:
             before = line[: match.start].lower()
             # "Tel. 030 … | Fax 030 …": a number right after "fax" is the fax.
@@ -183,6 +181,19 @@ def find_phones(text: str, *, region: str) -> list[str]:
                 continue
             phones.append(match.raw_string)
     return phones
+
+
+def _match_phones(line: str, region: str) -> list[phonenumbers.PhoneNumberMatch]:
+    # A number valid only abroad ("(312) 555-0147", "0117 496 0123") is still a number: the region is read later.
+    try:
+        matches = list(phonenumbers.PhoneNumberMatcher(line, region))
+        if matches or sum(ch.isdigit() for ch in line) < 10:
+            return matches
+        # Only numbers written the way those countries write them: "(312) 555-0147", "0117 496 0123".
+        abroad = list(phonenumbers.PhoneNumberMatcher(line, "US")) + list(phonenumbers.PhoneNumberMatcher(line, "GB"))
+    except Exception:  # noqa: BLE001 - phonenumbers is defensive, but a lead must not fail on one line
+        return []
+    return [match for match in abroad if _ABROAD_SHAPE.match(match.raw_string)]
 
 
 def find_emails(text: str) -> list[str]:

@@ -81,8 +81,8 @@ def _split_with_reply_parser(text: str) -> dict[str, str] | None:
 
 def _is_form_header(found: dict[str, str]) -> bool:
     # Form mailers (Contact Form 7's default mail) open with "Von: Name <mail>" and "Betreff:" lines; a forwarded
-    # message always names its date or its recipient as well.
-    return found["type"] == "forward" and not found.get("date") and not found.get("to")
+    # message names its date or its recipient as well, or has the forwarding colleague's words above it.
+    return found["type"] == "forward" and not (found.get("date") or found.get("to") or found.get("text_top"))
 
 
 def locate_lead_text(text: str, *, sender: str, subject: str, own_domains: list[str]) -> MailThread:
