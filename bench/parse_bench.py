@@ -67,7 +67,7 @@ def main() -> None:
             "Parse",
             f"""Command: `.venv/bin/python -m bench.parse_bench --seconds {args.seconds:g} --write-docs`.
 One process, one thread (figures are per core), best of three rounds over the {len(messages)} fixture e-mails
-of `tests/fixtures/emails/` ({size / 1024:.1f} KiB average; TradingTwins, contact forms, Typeform, LinkedIn,
+of `tests/fixtures/emails/` ({size / 1024:.1f} KiB average; 20+ families of form tools, marketplaces,
 free text, forwards and replies), rules only, no LLM. {machine_line()}
 The machine was shared with other work ({load}); baseline and ours ran back to back under similar load.
 
