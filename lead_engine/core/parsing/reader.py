@@ -18,6 +18,12 @@ _HEADING = re.compile(r"^\s*[-=*#_]{2,}[^-=*#_].*?[-=*#_]{2,}\s*$")
 # German gender forms ("Mitarbeiter:innen") have a colon that separates nothing.
 _GENDER_COLON = re.compile(r"(?<=\w):(?=innen\b|in\b)")
 _MAX_ADDRESS_LINES = 4
+_QUESTION_START = re.compile(
+    r"^\W*(?:(?:in|unter|an|mit|auf|for|at|on|by|with|from|to)\s+)?(?:wie|was|welche[rsmn]?|wo|wann|wer|wen|wem"
+    r"|warum|wieso|weshalb|haben|hast|sind|bist|ist|gibt|möchten|möchtest|können|kannst|what|which|how|where|when"
+    r"|who|whom|why|do|does|are|is|have|has|can|could|would|will|should|anything)\b",
+    re.IGNORECASE,
+)
 _DATA = re.compile(r"[\d@]|\.\w")
 
 
@@ -75,6 +81,14 @@ def _is_empty(value: str) -> bool:
     return value.strip().lower() in _EMPTY_VALUES
 
 
+def _is_label_below(line: str, questions: bool, labels: Mapping[str, str] | None) -> bool:
+    # A question is a label when it asks ("Wie heißt Ihr Unternehmen?"); an answer that ends in a question mark
+    # ("… Interesse an einer Kooperation?") is the value of the caption above it.
+    if _split_line(line, questions, overrides=labels) is None:
+        return False
+    return not line.rstrip().endswith("?") or bool(_QUESTION_START.match(line))
+
+
 def _heading_follows(lines: list[str], index: int, questions: bool, labels: Mapping[str, str] | None) -> bool:
     # "Kontaktdaten des Einkäufers" / "Sender's contact details" after a blank line, then labelled lines: the
     # message is over.
@@ -120,14 +134,18 @@ def extract_label_values(text: str, *, questions: bool = False, labels: Mapping[
             while cursor < len(lines) and not lines[cursor].strip():
                 cursor += 1
             following = lines[cursor] if cursor < len(lines) else ""
-            if (
-                following
-                and _split_line(following, questions, overrides=labels) is None
-                and not _SEPARATOR.match(following)
-            ):
+            if following and not _is_label_below(following, questions, labels) and not _SEPARATOR.match(following):
                 value = lines[cursor].strip()
                 taken.append(cursor)
                 index = cursor + 1
+                # An address block runs over several lines: street, postcode and city, country.
+                while key == "address" and index < len(lines) and len(taken) <= _MAX_ADDRESS_LINES:
+                    line = lines[index]
+                    if not line.strip() or _SEPARATOR.match(line) or _split_line(line, questions, overrides=labels):
+                        break
+                    value += "\n" + line.strip()
+                    taken.append(index)
+                    index += 1
             else:
                 index += 1
         else:

@@ -18,6 +18,7 @@ MAX_THREAD_CHARS = 60_000
 MAX_UNWRAP_LINES = 400
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|aw|wg|fw|fwd|antw|wtr|tr|sv|vs)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 _REPLY_PARSER = EmailReplyParser(languages=["de", "en"])
+_HEADER_START = re.compile(r"^[ \t>*]*(?:von|from|de|van)[ \t*]*:", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass
@@ -52,10 +53,30 @@ def _unwrap(text: str) -> dict[str, str] | None:
         found = quotequail.unwrap(head)
     except Exception:  # noqa: BLE001 - a quoting heuristic failing only means "not a forward"
         return None
+    if found:
+        _restore_dropped_lines(head, found)
     if found and tail:
         last = "text_bottom" if found.get("text_bottom") else "text"
         found[last] = found.get(last, "") + "\n" + tail
     return found
+
+
+def _restore_dropped_lines(text: str, found: dict[str, str]) -> None:
+    # quotequail takes "Label: value" lines right below a forwarded header ("Firma: …", a form mailer's own
+    # "From: …") for more header and drops them; the forwarded body starts at the blank line after the header.
+    inner = (found.get("text") or "").strip()
+    if found.get("type") != "forward" or not inner:
+        return
+    top = (found.get("text_top") or "").strip()[-200:]
+    start = text.find(top) + len(top) if top and top in text else 0
+    header = _HEADER_START.search(text, start)
+    blank = text.find("\n\n", header.end()) if header else -1
+    if blank < 0:
+        return
+    body = text[blank:].strip()
+    position = body.find(inner[:200])
+    if position > 0:
+        found["text"] = body[:position] + inner
 
 
 def _split_with_reply_parser(text: str) -> dict[str, str] | None:
