@@ -63,6 +63,18 @@ class Exclusions:
 
 # A street value that goes on with a postcode: "Industriestraße 5, 73728 Esslingen".
 MARKUP_CONFIDENCE = 0.4
+_PHONE_SHAPE = re.compile(r"^\+?[\d\s()/.-]{7,25}$")
+
+
+def _unlabelled_field(value: str) -> str | None:
+    # What a value is when its label says nothing ("Field 2"): an address, a phone number, an e-mail or prose.
+    if "@" in value and " " not in value.strip():
+        return "email"
+    if _PHONE_SHAPE.match(value.strip()):
+        return "phone"
+    if split_address(value).postal_code:
+        return "address"
+    return "message" if len(value) > 40 else None
 
 
 @dataclass
@@ -86,6 +98,11 @@ class Candidates:
             # A value that came wrapped in markup is not taken at face value.
             confidence = min(confidence, MARKUP_CONFIDENCE)
             self.doubts[(name, clean_value(value) or value)] = "had markup in it, which was removed"
+        if name == "unlabelled":
+            found = _unlabelled_field(value)
+            if found is None:
+                return
+            name = found
         address = (
             split_address(value)
             if name == "address" or (name == "street" and ("," in value or "\n" in value))

@@ -40,6 +40,13 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     (r"^(?:ort|stadt|city)\s*(?:/|,|und|&|and)?\s*(?:plz|postleitzahl|zip)$", "postal_city"),
     (r"\bplz\b|postleitzahl|\bzip\b|postal ?code|post ?code|postcode|code postal|postcode|código postal|\bcap\b",
      "postal_code"),
+    (r"^(?:field|feld|untitled|unbenannt|frage|question)(?: \d+)?$", "unlabelled"),
+    (r"telefonisch|wie erreichen wir (?:dich|sie) (?:telefonisch|am telefon)", "phone"),
+    (r"^(?:wo (?:ist|liegt|befindet sich) (?:dein|ihr|euer) (?:betrieb|unternehmen|firma|gebäude|objekt)"
+     r"|where (?:is|are) (?:your|you)\b.*|deine adresse|ihre adresse|your address|business address"
+     r"|objektadresse|adresse des objekts)$", "address"),
+    (r"^(?:was hast du vor|was haben sie vor|was planst du|was planen sie|what are you planning.*"
+     r"|what do you have in mind|noch etwas|sonst (?:noch )?etwas|gibt es sonst noch etwas.*)$", "message"),
     (r"^(?:anschrift|adresse|address|postanschrift|firmenanschrift|company address|firmenadresse|standortadresse"
      r"|postal address|mailing address|adres|dirección|indirizzo)$", "address"),
     (r"stra(?:ß|ss)e|street|anschrift|adresse|address|\brue\b|straat|calle", "street"),
@@ -89,6 +96,22 @@ _PHRASES: dict[str, str] = {
     "mitarbeiteranzahl": "employees", "anzahl mitarbeiter": "employees",
 }  # fmt: skip
 _FUZZY_CUTOFF = 88.0
+# Sub-labels in brackets that mean more than the lexicon reads from them alone.
+_SUB_LABELS = {
+    "first": "first_name", "last": "last_name", "vorname": "first_name", "nachname": "last_name",
+    "prefix": "salutation", "anrede": "salutation", "street address": "street", "address line 2": "ignore",
+    "state / province / region": "ignore", "zip / postal code": "postal_code", "suffix": "ignore",
+    "middle": "ignore",
+}  # fmt: skip
+
+
+def bracketed_key(label: str) -> str | None:
+    """The field a sub-label names in brackets: "Name (First)", "Address (City)", "Adresse (PLZ)"."""
+    inner = re.findall(r"\(([^)]{1,40})\)", label.lower())
+    if not inner:
+        return None
+    word = " ".join(inner[-1].split())
+    return _SUB_LABELS.get(word) or (lookup(word) if len(word) > 2 else None)
 
 
 def normalize_label(label: str) -> str:

@@ -35,7 +35,10 @@ _SALUTATIONS = {
     "herr": "Herr", "hr": "Herr", "frau": "Frau", "fr": "Frau", "mr": "Mr", "mister": "Mr",
     "mrs": "Mrs", "ms": "Ms", "miss": "Ms", "divers": "Divers",
 }  # fmt: skip
-_POSTAL_CITY = re.compile(r"^(?:(?P<prefix>[A-Za-z]{1,2})\s*-\s*)?(?P<postal>\d{4,5})\s+(?P<city>\D.*)$")
+# "80331 München", "D-80331 München", "8001 Zürich", Dutch "2675 KB Honselersdijk".
+_POSTAL_CITY = re.compile(
+    r"^(?:(?P<prefix>[A-Za-z]{1,2})\s*-\s*)?(?P<postal>\d{4}\s?[A-Z]{2}(?=\s)|\d{4,5})\s+(?P<city>\D.*)$"
+)
 _EMPLOYEE_WORDS = re.compile(r"(?i)\b(mitarbeiter(?:innen)?|mitarbeitende|beschäftigte|employees|staff|ma)\b\.?")
 
 
@@ -261,7 +264,8 @@ def split_postal_city(value: str | None) -> tuple[str | None, str | None, str | 
     return match["postal"], clean_value(match["city"]), country
 
 
-_US_STATE_ZIP = re.compile(r"^(?:[A-Z]{2}\s+)?(?P<zip>\d{5}(?:-\d{4})?)$")
+# "IL 62704", "Baden-Württemberg 69117": a state before the postcode, after the city.
+_US_STATE_ZIP = re.compile(r"^(?:[^\d,]{2,40}\s+)?(?P<zip>\d{5}(?:-\d{4})?)$")
 _CITY_UK_POSTCODE = re.compile(r"^(?P<city>\D+?)\s+(?P<postal>[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})$", re.IGNORECASE)
 _HAS_NUMBER = re.compile(r"\d")
 _STREET_FIRST = re.compile(

@@ -12,7 +12,14 @@ from lead_engine.core.parsing.candidates import Candidates, Exclusions, resolve_
 from lead_engine.core.parsing.html_text import html_to_text
 from lead_engine.core.parsing.llm import ExtractionError, Extractor, OpenAIExtractor, ground_values
 from lead_engine.core.parsing.normalise import normalize_email, normalize_phone
-from lead_engine.core.parsing.profiles import FREE_TEXT, PLATFORM_DOMAINS, SenderProfile, detect_profile, split_footer
+from lead_engine.core.parsing.profiles import (
+    FREE_TEXT,
+    GENERIC_FORM,
+    PLATFORM_DOMAINS,
+    SenderProfile,
+    detect_profile,
+    split_footer,
+)
 from lead_engine.core.parsing.reader import extract_label_values
 from lead_engine.core.parsing.signature import (
     extract_signature_facts,
@@ -120,7 +127,7 @@ def _collect_candidates(
     candidates = Candidates()
     found = extract_label_values(lead_text, questions=profile.questions, labels=profile.labels)
     labels = found.values
-    if profile.name == "contact_form" and "message" not in labels:
+    if profile.name in {"contact_form", GENERIC_FORM.name} and "message" not in labels:
         # Form mailers often send the visitor's text without a label, next to the labelled fields.
         rest = [line for number, line in enumerate(lead_text.split("\n")) if number not in found.used_lines]
         labels["message"] = "\n".join(rest).strip()
@@ -192,6 +199,16 @@ def _ask_llm(
     return candidates
 
 
+def looks_like_form(text: str) -> bool:
+    """Whether a text no profile knows is a form mail: several labelled fields, starting in its first half.
+
+    A signature's "Tel.: / E-Mail: / Web:" lines sit at the end of a mail and do not make it a form.
+    """
+    found = extract_label_values(text[:20_000])
+    lines = text.count("\n") + 1
+    return len(found.values) >= 4 and min(found.used_lines) < lines / 2
+
+
 def is_english(text: str) -> bool:
     """Whether a text reads as English rather than German, by its commonest words."""
     words = text[:3000].lower().split()
@@ -232,6 +249,8 @@ def _parse(email: InboundEmail, settings: Settings, extractor: Extractor | None)
     thread = locate_lead_text(body, sender=email.sender, subject=email.subject, own_domains=settings.own_domains)
     profile = detect_profile(sender=thread.lead_sender, subject=thread.subject, text=thread.lead_text)
     lead_text, footer = split_footer(thread.lead_text, profile)
+    if profile is FREE_TEXT and looks_like_form(lead_text):
+        profile = GENERIC_FORM
     exclusions = _exclusions(email, thread, thread.operator_text + "\n" + footer, settings)
     region = settings.default_country
     candidates = _collect_candidates(email, thread, profile, lead_text, exclusions, region)

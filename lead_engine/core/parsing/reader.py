@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from lead_engine.core.parsing.lexicon import lookup, normalize_label
+from lead_engine.core.parsing.lexicon import bracketed_key, lookup, normalize_label
 
 _EMPTY_VALUES = frozenset({"-", "--", "n/a", "na", "k.a.", "k. a.", "keine angabe", "none", "null", "/", "."})
 _COLON_LINE = re.compile(r"^[*\s]*(?P<label>[^:\n]{1,60}?)[*\s]*:[*\s]*(?P<value>.*)$")
@@ -18,6 +18,8 @@ _HEADING = re.compile(r"^\s*[-=*#_]{2,}[^-=*#_].*?[-=*#_]{2,}\s*$")
 # German gender forms ("Mitarbeiter:innen") have a colon that separates nothing.
 _GENDER_COLON = re.compile(r"(?<=\w):(?=innen\b|in\b)")
 _MAX_ADDRESS_LINES = 4
+_PROSE_CHARS = 40
+_DATA_VALUE = re.compile(r"^[\d\s+()/.-]+$|^\S+@\S+$|.*\b\d{4,5}\s+\w")
 _QUESTION_START = re.compile(
     r"^\W*(?:(?:in|unter|an|mit|auf|for|at|on|by|with|from|to)\s+)?(?:wie|was|welche[rsmn]?|wo|wann|wer|wen|wem"
     r"|warum|wieso|weshalb|haben|hast|sind|bist|ist|gibt|möchten|möchtest|können|kannst|what|which|how|where|when"
@@ -46,6 +48,8 @@ def field_for_label(
     normalized = normalize_label(label)
     if overrides and normalized in overrides:
         return overrides[normalized]
+    if "(" in label and (key := bracketed_key(label)):
+        return key
     is_question = questions and label.rstrip().endswith("?")
     words = normalized.count(" ") + 1
     if not normalized or len(normalized) > (120 if is_question else 45) or words > (16 if is_question else max_words):
@@ -115,6 +119,8 @@ def extract_label_values(text: str, *, questions: bool = False, labels: Mapping[
             continue
         key, value = split
         taken = [index]
+        if key == "unlabelled" and len(value) > _PROSE_CHARS and not _DATA_VALUE.match(value):
+            key = "message"  # a form field nobody named ("Field 3") holding prose is the visitor's message
         if key == "message":
             body = [value] if value else []
             cursor = index + 1

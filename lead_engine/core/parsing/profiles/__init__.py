@@ -85,6 +85,8 @@ def profiles() -> tuple[SenderProfile, ...]:
 
 # Labels in prose ("Tel.: …") are mostly right, but prose can look like a label too.
 FREE_TEXT = SenderProfile(name="free_text", label_confidence=0.8)
+# A form mail from a tool no profile knows: labelled fields from the top, questions with answers below.
+GENERIC_FORM = SenderProfile(name="form", questions=True, label_confidence=0.85)
 PLATFORM_DOMAINS: tuple[str, ...] = (*_TOOLING_DOMAINS, *(domain for p in profiles() for domain in p.domains))
 _VENDOR_NAMES = sorted({name for profile in profiles() for name in profile.vendor_names}, key=len, reverse=True)
 VENDOR_NAME = re.compile(r"^\W*(?:" + "|".join(map(re.escape, _VENDOR_NAMES)) + r")\b", re.IGNORECASE)
