@@ -33,7 +33,7 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     (r"\btelefon(?:nummer|nr)?\b|phone|\bmobil(?:nummer|telefon)?\b|\bhandy(?:nummer)?\b|\btel\b|rufnummer|\bfon\b"
      r"|\bmobile\b|\bcell\b|whatsapp|téléphone|telephone|telefoon|teléfono|telefono|\bportable\b|\bgsm\b"
      r"|rückruf|callback|phone number|durchwahl", "phone"),
-    (r"website|webseite|homepage|internetseite|internet|\burl\b|\bweb\b|\bwww\b|domain|site web|\bsito\b"
+    (r"website|webseite|homepage|internetseite|internet|\burl\b|\bweb\b|\bwww\b|\bdomain\b|site web|\bsito\b"
      r"|sitio web", "website"),
     (r"(?:plz|postleitzahl|zip|postal ?code|post ?code)\s*(?:/|,|und|&|and|\+)?\s*(?:ort|stadt|city|town)",
      "postal_city"),
@@ -67,7 +67,8 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
      r"|buyer company", "company"),
     (r"position|job ?title|funktion|\brolle\b|\brole\b|abteilung|department|fonction|functie|cargo|seniority",
      "job_title"),
-    (r"ansprechpartner|kontaktperson|contact person|\bname\b|^kontakt$|^contact$|wer sind sie|who are you"
+    (r"ansprechpartner|ansprechperson|kontaktperson|contact person|\bname\b|^kontakt$|^contact$|wer sind sie"
+     r"|who are you"
      r"|wie heißen sie|wie heißt du|dein name|your name"
      r"|what(?:'|’)?s your name|what is your name|anfragender|anfragesteller|interessent|invitee|attendee"
      r"|teilnehmer|buchende person"
@@ -78,7 +79,7 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
      r"|ihre frage|your question|how can we help|wie können wir|was können wir|womit können wir"
      r"|what can we do|projekt|vorhaben|nachrichtentext|message body|additional notes|notes|notizen"
      r"|anmerkungen|request|enquiry|inquiry|bericht|opmerking|mensaje|messaggio|demande|your needs"
-     r"|what would you like|worüber möchten|what.*discuss|beschreiben sie|describe|anything else|sonst noch"
+     r"|what would you like|worüber möchten|besprechen|what.*discuss|beschreiben sie|describe|anything else|sonst noch"
      r"|weitere (?:infos|informationen|hinweise|angaben)|additional information|tell us|erzähl", "message"),
     (r"^(?:betreff|subject|objet|onderwerp|asunto|oggetto|topic|thema)$", "subject"),
     (r"^(?:datum|date|uhrzeit|time|gesendet|sent|an|to|cc)$", "ignore"),

@@ -85,10 +85,10 @@ def _is_empty(value: str) -> bool:
     return value.strip().lower() in _EMPTY_VALUES
 
 
-def _is_label_below(line: str, questions: bool, labels: Mapping[str, str] | None) -> bool:
+def _is_label_below(line: str, questions: bool, labels: Mapping[str, str] | None, max_words: int = 5) -> bool:
     # A question is a label when it asks ("Wie heißt Ihr Unternehmen?"); an answer that ends in a question mark
     # ("… Interesse an einer Kooperation?") is the value of the caption above it.
-    if _split_line(line, questions, overrides=labels) is None:
+    if _split_line(line, questions, max_words, labels) is None:
         return False
     return not line.rstrip().endswith("?") or bool(_QUESTION_START.match(line))
 
@@ -126,7 +126,7 @@ def extract_label_values(text: str, *, questions: bool = False, labels: Mapping[
             cursor = index + 1
             while cursor < len(lines) and len(body) < _MAX_VALUE_LINES:
                 # Prose inside a message ("Wir haben drei Standorte: …") must not end it; real labels are short.
-                if _SEPARATOR.match(lines[cursor]) or _split_line(lines[cursor], questions, 3, labels) is not None:
+                if _SEPARATOR.match(lines[cursor]) or _is_label_below(lines[cursor], questions, labels, 3):
                     break
                 if not lines[cursor].strip() and _heading_follows(lines, cursor + 1, questions, labels):
                     break
