@@ -300,7 +300,8 @@ def split_address(value: str | None) -> Address:
             address.city, address.postal_code = clean_value(match["city"]), match["postal"].upper()
         elif address.postal_code is None and index and (match := _US_STATE_ZIP.match(part)):
             address.postal_code = match["zip"]
-            address.city = address.city or (parts[index - 1] if index > 1 else None)
+            before = parts[index - 1]
+            address.city = address.city or (None if _HAS_NUMBER.search(before) else before)
         elif (country := normalize_country(part)) and len(part) > 2:
             address.country = country
         elif address.street is None and _HAS_NUMBER.search(part):

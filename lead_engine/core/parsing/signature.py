@@ -9,7 +9,7 @@ import cleanco
 import phonenumbers
 from mailparser_reply import EmailReplyParser
 
-from lead_engine.core.parsing.normalise import clean_value, normalize_country, split_postal_city
+from lead_engine.core.parsing.normalise import clean_value, normalize_country, split_address, split_postal_city
 
 # mail-parser-reply's signature regexes scan the whole text; a lead's signature is within this head.
 MAX_SIGNATURE_SCAN = 20_000
@@ -99,7 +99,10 @@ def _split_body(text: str) -> tuple[str, str]:
         # No closing phrase: a short last paragraph with contact data is still a signature.
         paragraphs = head.strip().split("\n\n")
         last = paragraphs[-1] if len(paragraphs) > 1 else ""
-        if last and last.count("\n") < 10 and (re.search(r"\d{4,}|@|www\.", last) or has_legal_form(last)):
+        contact_data = re.search(r"\d{4,}|@|www\.", last) or has_legal_form(last)
+        # "Cheers,\nTom": a closing and a first name are a signature too.
+        closing = _CLOSING.match(last.strip()) and last.strip().count("\n") < 3
+        if last and last.count("\n") < 10 and (contact_data or closing):
             body, signature = "\n\n".join(paragraphs[:-1]), last
     return body.strip(), signature.strip()
 
@@ -162,6 +165,10 @@ def _read_address_line(line: str, facts: SignatureFacts) -> None:
     if _POSTAL_LINE.match(line.strip()) and facts.postal_code is None:
         facts.postal_code, facts.city, prefix_country = split_postal_city(line)
         facts.country = facts.country or prefix_country
+    elif facts.postal_code is None and len(line) < 60 and (address := split_address(line)).postal_code:
+        # "Chicago, IL 60607", "Manchester M19 1BB": the postcode after the city.
+        facts.postal_code, facts.city = address.postal_code, address.city
+        facts.country = facts.country or address.country
     # Two letters alone ("Me", "To") are words in a signature, not country codes.
     elif facts.country is None and 2 < len(clean_value(line) or "") < 40 and (country := normalize_country(line)):
         facts.country = country
