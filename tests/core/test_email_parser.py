@@ -315,3 +315,14 @@ def test_random_mime_never_breaks_the_parser(raw: bytes, settings: Settings) -> 
     )
 
     assert isinstance(lead, ParsedLead)
+
+
+def test_dashed_label_blocks_and_block_headings(settings: Settings) -> None:
+    lead = _form(
+        "--- Kontaktdaten ---\n\n--- Name ---\n\nOlivia Turner\n\n--- Email ---\n\nolivia@turnerhale.com\n\n"
+        "--- Comment or Message ---\n\nWe would like a proposal for PV on both buildings.\n",
+        settings,
+    )
+
+    assert (lead.value("contact_name"), lead.value("email")) == ("Olivia Turner", "olivia@turnerhale.com")
+    assert lead.value("message") == "We would like a proposal for PV on both buildings."

@@ -61,8 +61,12 @@ def _split_line(
     line: str, questions: bool, max_words: int = 5, overrides: Mapping[str, str] | None = None
 ) -> tuple[str, str] | None:
     stripped = line.strip()
-    if not stripped or re.match(r"^[a-z]+://", stripped, re.IGNORECASE) or _HEADING.match(stripped):
+    if not stripped or re.match(r"^[a-z]+://", stripped, re.IGNORECASE):
         return None
+    if _HEADING.match(stripped):
+        # "--- Name ---" (WPForms' plain-text mail) labels the value below; "--- Kontaktdaten ---" is a heading.
+        key = field_for_label(stripped.strip("-=*#_ "), max_words=max_words, overrides=overrides)
+        return (key, "") if key else None
     if ":in" in stripped:
         stripped = _GENDER_COLON.sub("", stripped)
     bare = stripped.rstrip(":").strip()
