@@ -34,7 +34,8 @@ from tests.support.sink_server import SinkState
 pytestmark = [pytest.mark.n8n, pytest.mark.slow, pytest.mark.imap]
 
 FIXTURES = Path(__file__).parent / "fixtures" / "emails"
-MAILS = ("tt_plain_standard.eml", "tt_swiss_html_preferred.eml", "cf7_de_default.eml")
+# calendly_de_html names the lead only in Reply-To, which n8n keeps in `metadata`.
+MAILS = ("tt_plain_standard.eml", "tt_swiss_html_preferred.eml", "cf7_de_default.eml", "calendly_de_html.eml")
 SECRET_PLACEHOLDER = "whsec_PASTE_LEAD_ENGINE_WEBHOOK_SECRET"
 SLACK_PLACEHOLDER = "https://hooks.slack.com/services/REPLACE/WITH/YOUR-WEBHOOK"
 

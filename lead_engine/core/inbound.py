@@ -25,6 +25,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "html_body": ("html_body", "html", "textHtml"),
     "sender": ("sender", "from"),
     "message_id": ("message_id", "messageId"),
+    "reply_to": ("reply_to", "replyTo"),
     "received_at": ("received_at",),
     "raw_mime_b64": ("raw_mime_b64",),
 }
@@ -69,7 +70,7 @@ def _text(payload: dict[str, Any], name: str) -> str | None:
         # n8n sends `false` for a missing HTML part, and expressions can give null or "": all mean "not given".
         if value is None or value is False or value == "":
             continue
-        if name == "sender" and isinstance(value, dict):
+        if name in {"sender", "reply_to"} and isinstance(value, dict):
             # n8n's e-mail nodes give {"text": "Name <a@b>", "value": [{"address": …}]}.
             addresses: list[dict[str, Any]] = value.get("value") or []
             value = value.get("text") or next(iter(addresses), {}).get("address")
@@ -85,12 +86,12 @@ def _text(payload: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def _message_id(payload: dict[str, Any]) -> str | None:
-    found = _text(payload, "message_id")
+def _header_field(payload: dict[str, Any], name: str, header: str) -> str | None:
+    found = _text(payload, name)
     metadata = payload.get("metadata")
     if found is None and isinstance(metadata, dict):
-        # n8n's Simple format keeps the Message-ID among the other headers in `metadata`.
-        found = _text({"message_id": metadata.get("message-id")}, "message_id")
+        # n8n's Simple format keeps the Message-ID, Reply-To and other headers in `metadata`.
+        found = _text({name: metadata.get(header)}, name)
     return found
 
 
@@ -172,13 +173,17 @@ def _email_from_json(body: bytes, strict: bool) -> InboundEmail:
             sender=_text(payload, "sender") or "",
             text=normalise_newlines(_text(payload, "raw_body") or ""),
             html=normalise_newlines(_text(payload, "html_body") or ""),
-            message_id=_message_id(payload),
+            message_id=_header_field(payload, "message_id", "message-id"),
             received_at=_received_at(_text(payload, "received_at")),
         )
         if strict and not (email.text.strip() or email.html.strip()):
             given = ", ".join(sorted(key for key, value in payload.items() if value not in (None, False, "")))
             raise UnprocessableError(f"{NO_TEXT}; the request had: {given[:200] or 'no fields'}")
     email.extra.update({key: value for key, value in payload.items() if key not in KNOWN_KEYS})
+    reply_to = _header_field(payload, "reply_to", "reply-to")
+    if reply_to and "reply_to" not in email.extra:
+        # A contact form's visitor is often only in Reply-To: the From is the site's own mailer.
+        email.extra["reply_to"] = reply_to
     return email
 
 

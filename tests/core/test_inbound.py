@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from lead_engine.core.inbound import content_hash
+import json
+
+import pytest
+
+from lead_engine.core.inbound import content_hash, read_inbound
 from lead_engine.core.lead_fields import InboundEmail
 
 
@@ -24,3 +28,17 @@ def test_content_hash_ignores_case_spacing_and_display_name() -> None:
     again = InboundEmail(source="web", subject=" anfrage ", sender="max@kunde.de", text="FIRMA:  Kunde\nGmbH\n")
     other = InboundEmail(source="web", subject="Anfrage", sender="max@kunde.de", text="Firma: Andere GmbH")
     assert content_hash(first) == content_hash(again) != content_hash(other)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"raw_body": "Hallo", "reply_to": "Anna Berg <anna@berg.de>"},  # the shipped workflow's field
+        {"textPlain": "Hallo", "metadata": {"reply-to": "Anna Berg <anna@berg.de>"}},  # a Simple item as it is
+        {"text": "Hallo", "replyTo": {"text": "Anna Berg <anna@berg.de>", "value": [{"address": "anna@berg.de"}]}},
+    ],
+)
+def test_reply_to_is_read_from_every_n8n_shape(payload: dict[str, object]) -> None:
+    email = read_inbound("application/json", json.dumps(payload).encode())
+
+    assert email.extra["reply_to"] == "Anna Berg <anna@berg.de>"

@@ -1,9 +1,9 @@
 """An e-mail as n8n's Email Trigger (IMAP) node hands it on, in its "Simple" and "Resolved" formats.
 
 Shapes as n8n 2.41 gives them (seen on real mails; tests/fixtures/n8n holds captured items): Simple has
-`textPlain`/`textHtml` with CRLF line ends, `from` as a string, `date` as the raw header and the Message-ID in
-`metadata`; Resolved has `text`, `html` (`false` without an HTML part), `messageId`, an ISO `date` and `from`
-as an object.
+`textPlain`/`textHtml` with CRLF line ends, `from` as a string, `date` as the raw header and the Message-ID,
+Reply-To and the other headers in `metadata`; Resolved has `text`, `html` (`false` without an HTML part),
+`messageId`, an ISO `date`, and `from` and `replyTo` as objects.
 """
 
 from __future__ import annotations
@@ -43,7 +43,12 @@ def simple_item(raw: bytes) -> dict[str, Any]:
         "to": str(message.get("To", "")),
         "subject": str(message.get("Subject", "")),
         "date": str(message.get("Date", "")),
-        "metadata": {"message-id": str(message.get("Message-ID", ""))},
+        # Every header but the ones with fields of their own, as n8n's Simple format keeps them.
+        "metadata": {
+            key.lower(): str(value)
+            for key, value in message.items()
+            if key.lower() not in {"from", "to", "subject", "date", "cc", "bcc"}
+        },
         "textPlain": _crlf(text),
     }
     if html:
@@ -58,18 +63,26 @@ def resolved_item(raw: bytes) -> dict[str, Any]:
     text, html = _parts(message)
     sender = str(message.get("From", ""))
     date = message.get("Date")
-    return {
-        "from": {
-            "value": [{"address": address, "name": name} for name, address in getaddresses([sender])],
-            "text": sender,
-            "html": sender,
-        },
+    item: dict[str, Any] = {
+        "from": _address_object(sender),
         "subject": str(message.get("Subject", "")),
         "date": parsedate_to_datetime(str(date)).isoformat() if date else None,
         "messageId": str(message.get("Message-ID", "")) or None,
         "text": text,
         "textAsHtml": f"<p>{text}</p>",
         "html": html or False,
+    }
+    if reply_to := str(message.get("Reply-To", "")):
+        item["replyTo"] = _address_object(reply_to)
+    return item
+
+
+def _address_object(header: str) -> dict[str, Any]:
+    # n8n's parser gives address headers as {"value": [{"address", "name"}], "text", "html"}.
+    return {
+        "value": [{"address": address, "name": name} for name, address in getaddresses([header])],
+        "text": header,
+        "html": header,
     }
 
 
@@ -82,6 +95,7 @@ def simple_request(item: dict[str, Any], source: str = "email") -> dict[str, Any
         "html_body": item.get("textHtml"),
         "sender": item.get("from"),
         "message_id": item.get("metadata", {}).get("message-id"),
+        "reply_to": item.get("metadata", {}).get("reply-to"),
         "received_at": item.get("date"),
     }
     return {key: value for key, value in body.items() if value is not None}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-import cleanco
 import phonenumbers
+from cleanco.classify import typesources
+from cleanco.clean import normalized, strip_tail
 from mailparser_reply import EmailReplyParser
 
 from lead_engine.core.parsing.normalise import clean_value, normalize_country, split_address, split_postal_city
@@ -24,8 +26,9 @@ _CLOSING = re.compile(
 _GERMAN_FORMS = re.compile(
     r"\b(?:e\.\s?K(?:fm|fr)?\.|eG|e\.\s?V\.|gGmbH|mbH|PartG(?:\s?mbB)?|KGaA|GbR|OHG|oHG|UG|SE)(?=\s|$|,|\))"
 )
-_LEGAL_TYPES = cleanco.typesources()
-_LEGAL_WORDS = frozenset(word for _, term in _LEGAL_TYPES for word in re.findall(r"\w+", term.lower()))
+# cleanco's classifier matches a legal form when one whitespace-separated word of a name, normalised, equals a
+# one-word form ("GmbH", "Ltd.", "S.A."): the same test on a precomputed set, without renormalising every form.
+_LEGAL_TOKENS = frozenset(normalized(term) for _, term in typesources() if " " not in normalized(term))
 _STREET = re.compile(
     r"^(?P<street>[^\d,:@|]{3,60}?\s\d{1,4}\s?[a-zA-Z]?(?:\s?[-/]\s?\d{1,4}[a-zA-Z]?)?)(?:\s*,\s*(?P<rest>.+))?$"
     r"|^(?P<en>\d{1,5}[a-zA-Z]?\s+[A-Za-z][^,@|]*\b(?:street|road|lane|avenue|way|drive|close|st|rd|ave)\.?)"
@@ -49,7 +52,9 @@ _SELF_INTRODUCTION = re.compile(
     r"|\bbei (?:der|uns,? der))\s+(?P<rest>[^\n]{3,120})",
     re.IGNORECASE,
 )
-_ABROAD_SHAPE = re.compile(r"^(?:\(?[2-9]\d{2}\)?[\s.-][2-9]\d{2}[\s.-]\d{4}|0\d{2,4}\s\d{3,4}\s?\d{3,4})$")
+_ABROAD = r"(?:\(?[2-9]\d{2}\)?[\s.-][2-9]\d{2}[\s.-]\d{4}|0\d{2,4}\s\d{3,4}\s?\d{3,4})"
+_ABROAD_SHAPE = re.compile(f"^{_ABROAD}$")
+_ABROAD_IN_LINE = re.compile(_ABROAD)
 _SPLITTER = re.compile(r"\s+[|·•]\s+|\s*\|\s*|\s+[–—]\s+")
 
 
@@ -75,9 +80,12 @@ def has_legal_form(line: str) -> bool:
         return False
     if _GERMAN_FORMS.search(line):
         return True
-    # cleanco.matches normalises every known form per call; most lines share no word with any form at all.
-    words = set(re.findall(r"\w+", line.lower()))
-    return bool(words & _LEGAL_WORDS) and bool(cleanco.matches(line, _LEGAL_TYPES))
+    return any(_normalized_word(word) in _LEGAL_TOKENS for word in strip_tail(line).split())
+
+
+@lru_cache(maxsize=16384)
+def _normalized_word(word: str) -> str:
+    return word.casefold() if word.isascii() else normalized(word)
 
 
 def _looks_like_name(line: str) -> bool:
@@ -178,23 +186,28 @@ def find_phones(text: str, *, region: str) -> list[str]:
     """Phone numbers in a text in order of appearance, skipping fax lines; raw strings as written."""
     phones: list[str] = []
     for line in text.split("\n")[:400]:
-        if re.search(r"(?i)\bfax\b|telefax", line) and not re.search(r"(?i)\btel\b|telefon|phone|mobil", line):
-            continue
-        matches = _match_phones(line[:500], region)
-        for match in matches:
-            before = line[: match.start].lower()
-            # "Tel. 030 … | Fax 030 …": a number right after "fax" is the fax.
-            if re.search(r"fax\W*$", before):
-                continue
-            phones.append(match.raw_string)
+        # A phone number has six digits at least; most lines of a mail have none, and the matcher is slow.
+        if sum(ch.isdigit() for ch in line) >= 6:
+            phones += _phones_in_line(line[:500], region)
     return phones
+
+
+def _phones_in_line(line: str, region: str) -> tuple[str, ...]:
+    if re.search(r"(?i)\bfax\b|telefax", line) and not re.search(r"(?i)\btel\b|telefon|phone|mobil", line):
+        return ()
+    # "Tel. 030 … | Fax 030 …": a number right after "fax" is the fax.
+    return tuple(
+        match.raw_string
+        for match in _match_phones(line, region)
+        if not re.search(r"fax\W*$", line[: match.start].lower())
+    )
 
 
 def _match_phones(line: str, region: str) -> list[phonenumbers.PhoneNumberMatch]:
     # A number valid only abroad ("(312) 555-0147", "0117 496 0123") is still a number: the region is read later.
     try:
         matches = list(phonenumbers.PhoneNumberMatcher(line, region))
-        if matches or sum(ch.isdigit() for ch in line) < 10:
+        if matches or not _ABROAD_IN_LINE.search(line):
             return matches
         # Only numbers written the way those countries write them: "(312) 555-0147", "0117 496 0123".
         abroad = list(phonenumbers.PhoneNumberMatcher(line, "US")) + list(phonenumbers.PhoneNumberMatcher(line, "GB"))

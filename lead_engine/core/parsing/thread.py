@@ -18,6 +18,14 @@ MAX_THREAD_CHARS = 60_000
 MAX_UNWRAP_LINES = 400
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|aw|wg|fw|fwd|antw|wtr|tr|sv|vs)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 _REPLY_PARSER = EmailReplyParser(languages=["de", "en"])
+# Every marker quotequail and mail-parser-reply act on: quoted lines, "On … wrote:" in the languages they know,
+# forward banners, Outlook's underscore line and header blocks. A mail with none of them is not a thread.
+_MAYBE_QUOTED = re.compile(
+    r"^\s*>|wrote:|schrieb|a écrit|escribió|написал|skrev|escreveu|schreef|geschreven|forwarded|weitergeleitet"
+    r"|réexpédié|reenviado|vidarebefordrat|doorgestuurd|original|ursprüngliche|transféré|пересылаемое|_{20}"
+    r"|^[ \t*]*(?:from|von|de|van|från|от кого|sent|gesendet|envoyé|enviado)[ \t*]*:|\d{4}/\d{1,2}/\d{1,2} .*<.*@.*>",
+    re.IGNORECASE | re.MULTILINE,
+)
 _HEADER_START = re.compile(r"^[ \t>*]*(?:von|from|de|van)[ \t*]*:", re.IGNORECASE | re.MULTILINE)
 
 
@@ -112,6 +120,8 @@ def locate_lead_text(text: str, *, sender: str, subject: str, own_domains: list[
     operator_parts: list[str] = []
     for _ in range(MAX_UNWRAP):
         current = thread.lead_text[:MAX_THREAD_CHARS]
+        if not _MAYBE_QUOTED.search(current[:MAX_THREAD_CHARS]):
+            break  # nothing quotequail or mail-parser-reply could unwrap: most lead mails, and the cheap answer
         found = _unwrap(current) or _split_with_reply_parser(current)
         if not found or not found.get("text") or _is_form_header(found):
             break
