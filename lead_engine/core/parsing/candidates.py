@@ -63,6 +63,7 @@ class Exclusions:
 
 # A street value that goes on with a postcode: "Industriestraße 5, 73728 Esslingen".
 MARKUP_CONFIDENCE = 0.4
+_ORGANIZER = re.compile(r"organi[sz]er|organisator|veranstalter|\bhost\b|gastgeber", re.IGNORECASE)
 _PHONE_SHAPE = re.compile(r"^\+?[\d\s()/.-]{7,25}$")
 
 
@@ -98,6 +99,9 @@ class Candidates:
             # A value that came wrapped in markup is not taken at face value.
             confidence = min(confidence, MARKUP_CONFIDENCE)
             self.doubts[(name, clean_value(value) or value)] = "had markup in it, which was removed"
+        if name == "attendees":
+            self._add_attendees(value, confidence, provenance)
+            return
         if name == "unlabelled":
             found = _unlabelled_field(value)
             if found is None:
@@ -131,6 +135,17 @@ class Candidates:
             self.add("country", rest if len(rest.strip()) > 2 else None, confidence * 0.9, provenance)
         else:
             self.by_field.setdefault(name, []).append((value, confidence, provenance))
+
+    def _add_attendees(self, block: str, confidence: float, provenance: Provenance) -> None:
+        # A booking's "Who": name lines, each followed by an address; the organizer is the operator.
+        name = ""
+        for line in block.split("\n"):
+            if "@" not in line:
+                name = line
+            elif name and not _ORGANIZER.search(name):
+                self.add("email", line, confidence, provenance)
+                self.add("contact_name", name, confidence, provenance)
+                name = ""
 
     def add_sender(self, sender: str, confidence: float, provenance: Provenance = "rule") -> None:
         """Offer the name and address of a From-style header ("Anna Schmidt <anna@…>")."""

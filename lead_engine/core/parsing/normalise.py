@@ -189,6 +189,9 @@ def read_phone(value: str | None, evidence: PhoneEvidence, default: str) -> tupl
     if _NANP_SHAPE.match(cleaned) and (number := _valid_in(cleaned, "US")):
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), 0.95
     at_home = _valid_in(cleaned, default)
+    if evidence.regions and default not in evidence.regions and at_home is not None:
+        # The mail points abroad, the number only reads as a domestic one: a doubt, not a fact.
+        return phonenumbers.format_number(at_home, phonenumbers.PhoneNumberFormat.E164), AMBIGUOUS_REGION
     british = _valid_in(cleaned, "GB") if evidence.english and default != "GB" else None
     if british is not None:
         factor = AMBIGUOUS_REGION if at_home is not None else 0.8

@@ -17,7 +17,9 @@ _MAX_VALUE_LINES = 60
 _HEADING = re.compile(r"^\s*[-=*#_]{2,}[^-=*#_].*?[-=*#_]{2,}\s*$")
 # German gender forms ("Mitarbeiter:innen") have a colon that separates nothing.
 _GENDER_COLON = re.compile(r"(?<=\w):(?=innen\b|in\b)")
-_MAX_ADDRESS_LINES = 4
+_MAX_ADDRESS_LINES = 6
+# Values that run over several lines below their caption: an address block, a booking's list of attendees.
+_BLOCK_KEYS = frozenset({"address", "attendees"})
 _PROSE_CHARS = 40
 _DATA_VALUE = re.compile(r"^[\d\s+()/.-]+$|^\S+@\S+$|.*\b\d{4,5}\s+\w")
 _QUESTION_START = re.compile(
@@ -149,7 +151,7 @@ def extract_label_values(text: str, *, questions: bool = False, labels: Mapping[
                 taken.append(cursor)
                 index = cursor + 1
                 # An address block runs over several lines: street, postcode and city, country.
-                while key == "address" and index < len(lines) and len(taken) <= _MAX_ADDRESS_LINES:
+                while key in _BLOCK_KEYS and index < len(lines) and len(taken) <= _MAX_ADDRESS_LINES:
                     line = lines[index]
                     if not line.strip() or _SEPARATOR.match(line) or _split_line(line, questions, overrides=labels):
                         break

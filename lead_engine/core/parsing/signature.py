@@ -17,9 +17,11 @@ from lead_engine.core.parsing.normalise import clean_value, normalize_country, s
 MAX_SIGNATURE_SCAN = 20_000
 _REPLY_PARSER = EmailReplyParser(languages=["de", "en"])
 _CLOSING = re.compile(
-    r"^(?:mit )?(?:freundlichen|besten|herzlichen|viele|liebe|beste|sonnige|schöne)?\s*gr(?:ü|ue)(?:ß|ss)(?:e|en)?\b"
-    r"|^(?:mfg|vg|lg|bg)\b|^(?:best|kind|warm)?\s*regards\b|^best\b|^cheers\b|^thanks?\b|^thank you\b|^danke\b"
-    r"|^sincerely\b|^yours\b|^--\s*$",
+    r"^(?:mit )?(?:freundliche[n]?|beste[n]?|herzliche[n]?|viele|liebe|sonnige|schöne|solare)?\s*"
+    r"gr(?:ü|ue)(?:ß|ss)(?:e|en)?\b"
+    r"|^(?:mfg|vg|lg|bg)\b|^(?:best|kind|warm|many)?\s*(?:regards|thanks)\b|^best\b|^cheers\b|^thanks?\b"
+    r"|^thank you\b|^danke\b|^sincerely\b|^yours\b|^all the best\b|^met vriendelijke groet|^cordialement\b"
+    r"|^bien cordialement|^saludos\b|^cordiali saluti|^--\s*$",
     re.IGNORECASE,
 )
 # cleanco knows international legal forms but misses a few German ones.
@@ -55,6 +57,7 @@ _SELF_INTRODUCTION = re.compile(
 _ABROAD = r"(?:\(?[2-9]\d{2}\)?[\s.-][2-9]\d{2}[\s.-]\d{4}|0\d{2,4}\s\d{3,4}\s?\d{3,4})"
 _ABROAD_SHAPE = re.compile(f"^{_ABROAD}$")
 _ABROAD_IN_LINE = re.compile(_ABROAD)
+_UNIT = re.compile(r"^(?:suite|ste|unit|floor|fl|apt|building|bldg|#)\.?\s*\w{1,6}$", re.IGNORECASE)
 _SPLITTER = re.compile(r"\s+[|·•]\s+|\s*\|\s*|\s+[–—]\s+")
 
 
@@ -122,9 +125,19 @@ def _signature_lines(signature: str) -> list[str]:
     return lines
 
 
+def _without_closing(body: str) -> str:
+    # "Freundliche Grüße aus Salzburg", "Many thanks," left at the end of the body belong to the signature.
+    lines = body.rstrip().split("\n")
+    for index in range(len(lines) - 1, max(len(lines) - 4, 0) - 1, -1):
+        if index and _CLOSING.match(lines[index].strip()) and len(lines[index]) < 60:
+            return "\n".join(lines[:index]).rstrip()
+    return body
+
+
 def extract_signature_facts(text: str, *, region: str) -> SignatureFacts:
     """Split body and signature, then read name, company, address and phones from the signature."""
     body, signature = _split_body(text)
+    body = _without_closing(body)
     facts = SignatureFacts(message=body, signature=signature)
     lines = _signature_lines(signature)
     after_closing = [line for line in lines if not _CLOSING.match(line)]
@@ -144,9 +157,13 @@ def _company_part(line: str) -> str | None:
     # "Head of Facilities, Evans Foods Ltd": the part that carries the legal form is the company.
     parts = [part for part in line.split(", ") if part.strip()]
     if len(parts) > 1:
-        named = [part for part in parts if has_legal_form(part)]
+        named = [index for index, part in enumerate(parts) if has_legal_form(part)]
         if len(named) == 1:
-            return clean_value(named[0])
+            index = named[0]
+            # "Cascadia Outdoor Gear, Inc.": a legal form alone belongs to the name before it.
+            if index and len(parts[index].split()) == 1:
+                return clean_value(f"{parts[index - 1]}, {parts[index]}")
+            return clean_value(parts[index])
     return clean_value(line)
 
 
@@ -170,6 +187,11 @@ def _read_address_line(line: str, facts: SignatureFacts) -> None:
     if street and facts.street is None and not has_legal_form(line):
         facts.street = clean_value(street["street"] or street["en"])
         line = street["rest"] or street["enrest"] or ""
+        # "1840 W Fulton St, Suite 300", "Unit 4, Cross Green Industrial Estate": one street in two parts.
+        first, _, after = line.partition(",")
+        joins = _UNIT.match(first.strip()) or (_UNIT.match(facts.street or "") and not re.search(r"\d", first))
+        if first.strip() and joins:
+            facts.street, line = f"{facts.street}, {first.strip()}", after.strip()
     if _POSTAL_LINE.match(line.strip()) and facts.postal_code is None:
         facts.postal_code, facts.city, prefix_country = split_postal_city(line)
         facts.country = facts.country or prefix_country

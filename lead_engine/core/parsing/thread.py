@@ -126,7 +126,11 @@ def locate_lead_text(text: str, *, sender: str, subject: str, own_domains: list[
         if not found or not found.get("text") or _is_form_header(found):
             break
         outer_is_operator = is_excluded_domain(address_domain(thread.lead_sender), own_domains)
-        if found["type"] == "forward" or outer_is_operator:
+        inner_is_operator = is_excluded_domain(address_domain(found.get("from", "")), own_domains)
+        # Outlook quotes a mail it replies to under a header block, just as it forwards one: a lead's answer
+        # to our own mail is a reply, whatever the header looks like.
+        answers_us = inner_is_operator and not outer_is_operator and bool(found.get("text_top", "").strip())
+        if (found["type"] == "forward" and not answers_us) or outer_is_operator:
             operator_parts += [found.get("text_top", ""), found.get("text_bottom", "")]
             thread.operator_senders.append(thread.lead_sender)
             thread.lead_text = found["text"]
