@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlmodel import Session
@@ -52,16 +53,64 @@ def _ui(settings: Settings) -> None:
     sys.exit(streamlit_cli.main())
 
 
-def _reparse(settings: Settings, lead_ids: list[str]) -> None:
-    from lead_engine.core.leads import list_leads, reparse_lead
+def _selected_leads(session: Session, lead_ids: list[str], since: datetime | None, limit: int) -> list[str]:
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from lead_engine.core.leads import get_lead
+    from lead_engine.core.models import Lead
+
+    if lead_ids:
+        return [get_lead(session=session, lead_id=lead_id).id for lead_id in lead_ids]  # NotFoundError if unknown
+    query = select(col(Lead.id)).order_by(col(Lead.received_at).desc()).limit(limit)
+    if since is not None:
+        query = query.where(col(Lead.received_at) >= since)
+    return list(session.scalars(query))
+
+
+def _reparse(settings: Settings, args: argparse.Namespace) -> None:
+    from lead_engine.core.leads import reparse_lead
+    from lead_engine.core.processing import preview_reparse
 
     engine = get_engine(settings.database_url)
+    run_migrations(engine)
     with Session(engine) as session:
-        if not lead_ids:
-            lead_ids = [lead.id for lead in list_leads(session=session, limit=500)[0]]
-        for lead_id in lead_ids:
-            reparse_lead(session=session, lead_id=lead_id, actor="cli")
-    print(f"queued {len(lead_ids)} lead(s) for reparse; the worker picks them up")
+        lead_ids = _selected_leads(session, args.lead_ids, args.since, args.limit)
+        if not args.dry_run:
+            for lead_id in lead_ids:
+                reparse_lead(session=session, lead_id=lead_id, actor="cli")
+            print(f"queued {len(lead_ids)} lead(s) for reparse; the worker picks them up")
+            return
+        preview = preview_reparse(session=session, settings=settings, lead_ids=lead_ids)
+    print(f"parsed {preview.leads} stored lead(s) again with today's parser; nothing was written")
+    print(f"{len(preview.changed_leads)} lead(s) would change (fields an operator corrected never do)")
+    if preview.by_field:
+        print(f"  {'field':<14}{'leads':>6}  example")
+        for name, changes in sorted(preview.by_field.items(), key=lambda item: -len(item[1])):
+            lead_id, old, new = changes[0]
+            print(f"  {name:<14}{len(changes):>6}  {lead_id}: {_short(old)} → {_short(new)}")
+    if preview.unreadable:
+        print(f"{len(preview.unreadable)} lead(s) have no readable stored e-mail: {', '.join(preview.unreadable[:5])}")
+    if preview.changed_leads:
+        print(f"apply with: python -m lead_engine reparse {' '.join(_selection_args(args))}".rstrip())
+
+
+def _short(value: str | None) -> str:
+    text = "(empty)" if value is None else " ".join(value.split())
+    return repr(text[:40] + "…" if len(text) > 40 else text) if value is not None else text
+
+
+def _selection_args(args: argparse.Namespace) -> list[str]:
+    if args.lead_ids:
+        return list(args.lead_ids)
+    return ([f"--since {args.since:%Y-%m-%d}"] if args.since else []) + [f"--limit {args.limit}"]
+
+
+def _day(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC) if "T" not in value else datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date: {value!r} (use YYYY-MM-DD)") from exc
 
 
 def _sync(settings: Settings, lead_id: str) -> None:
@@ -71,6 +120,8 @@ def _sync(settings: Settings, lead_id: str) -> None:
 
     engine = get_engine(settings.database_url)
     run_migrations(engine)
+    with Session(engine) as session:
+        get_lead(session=session, lead_id=lead_id)  # an unknown id is "not found", whatever the settings say
     try:
         status = run_sync(lead_id, settings=settings)
     except LeadEngineError as exc:
@@ -94,8 +145,13 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("migrate", help="create or upgrade the database schema")
     init = commands.add_parser("init-env", help="write .env with a generated API token and UI password")
     init.add_argument("--path", default=".env")
-    reparse = commands.add_parser("reparse", help="parse stored e-mails again (all recent ones without ids)")
-    reparse.add_argument("lead_ids", nargs="*")
+    reparse = commands.add_parser(
+        "reparse", help="parse stored e-mails again with today's parser (the most recent ones without ids)"
+    )
+    reparse.add_argument("lead_ids", nargs="*", help="leads to parse again")
+    reparse.add_argument("--dry-run", action="store_true", help="show per field how many leads would change")
+    reparse.add_argument("--since", type=_day, help="only leads received on or after this day (YYYY-MM-DD)")
+    reparse.add_argument("--limit", type=int, default=500, help="at most this many leads, newest first")
     sync = commands.add_parser("sync", help="sync one lead to the Company Explorer now, retrying until synced or dead")
     sync.add_argument("lead_id")
     args = parser.parse_args(argv)
@@ -122,7 +178,17 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "migrate":
         run_migrations(get_engine(settings.database_url))
         print(f"database ready: {get_engine(settings.database_url).url.render_as_string(hide_password=True)}")
-    elif args.command == "reparse":
-        _reparse(settings, args.lead_ids)
-    elif args.command == "sync":
-        _sync(settings, args.lead_id)
+    else:
+        _lead_command(settings, args)
+
+
+def _lead_command(settings: Settings, args: argparse.Namespace) -> None:
+    from lead_engine.core.errors import LeadEngineError
+
+    try:
+        if args.command == "reparse":
+            _reparse(settings, args)
+        else:
+            _sync(settings, args.lead_id)
+    except LeadEngineError as exc:
+        sys.exit(f"error: {exc}")

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import pytest
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col
 
 from lead_engine.cli import main
 from lead_engine.core.env_file import ensure_env_file
+from lead_engine.core.jobs import run_due_jobs
+from lead_engine.core.models import Lead
+from lead_engine.core.settings import Settings
 from tests.conftest import API_TOKEN
-from tests.support.servers import engine_process, free_port, wait_for_http
+from tests.support.servers import ROOT, engine_process, free_port, wait_for_http
+
+FIXTURES = Path(__file__).parent / "fixtures" / "emails"
 
 
 def test_init_env_generates_secrets_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -37,3 +49,50 @@ def test_ui_process_serves_the_embedded_api_before_any_browser(tmp_path: Path) -
     }
     with engine_process("ui", env, cwd=tmp_path, health_url=f"http://127.0.0.1:{api_port}/api/health") as ui:
         wait_for_http(f"http://127.0.0.1:{ui_port}/_stcore/health", process=ui)
+
+
+def _cli(settings: Settings, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LEAD_ENGINE_DATABASE_URL": settings.database_url, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "lead_engine", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_reparse_dry_run_shows_what_a_parser_change_alters_and_applies_it(
+    client: httpx.Client, engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    raw = (FIXTURES / "tt_plain_standard.eml").read_bytes()
+    lead_id = client.post("/api/ingest", content=raw, headers={"Content-Type": "message/rfc822"}).json()["lead_id"]
+    run_due_jobs(engine, settings)
+    # As an older parser stored it: a wrong phone; and an operator's correction of the company.
+    with Session(engine) as session:
+        session.execute(update(Lead).where(col(Lead.id) == lead_id).values(phone="+4935145678"))
+        session.commit()
+    version = client.get(f"/api/leads/{lead_id}").json()["version"]
+    assert client.patch(f"/api/leads/{lead_id}", json={"version": version, "company": "Schmidt KG"}).status_code == 200
+
+    dry = _cli(settings, "reparse", "--dry-run", cwd=tmp_path)
+
+    assert dry.returncode == 0, dry.stderr
+    assert "1 lead(s) would change" in dry.stdout
+    assert re.search(rf"phone\s+1\s+{lead_id}: '\+4935145678' → '\+493514567890'", dry.stdout), dry.stdout
+    assert "company" not in dry.stdout.split("would change", 1)[1]
+    assert client.get(f"/api/leads/{lead_id}").json()["phone"] == "+4935145678"  # nothing written
+
+    applied = _cli(settings, "reparse", lead_id, cwd=tmp_path)
+    assert applied.returncode == 0, applied.stderr
+    run_due_jobs(engine, settings)
+    lead = client.get(f"/api/leads/{lead_id}").json()
+    assert (lead["phone"], lead["company"]) == ("+493514567890", "Schmidt KG")
+
+
+@pytest.mark.parametrize(
+    "command", [["reparse", "deadbeef"], ["reparse", "--dry-run", "deadbeef"], ["sync", "deadbeef"]]
+)
+def test_unknown_lead_is_one_readable_line_and_a_failure(
+    command: list[str], settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    result = _cli(settings, *command, cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "error: lead deadbeef not found"  # after the log lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from sqlalchemy import exists, select
 from sqlmodel import Session, col
@@ -17,6 +18,7 @@ from lead_engine.core.leads import enqueue_sync, get_lead, lock_lead, record_eve
 from lead_engine.core.models import Lead, LeadEvent, RawMessage, utcnow
 from lead_engine.core.parsing.parser import parse_email
 from lead_engine.core.scoring import score_lead
+from lead_engine.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -44,24 +46,62 @@ def was_approved(*, session: Session, lead_id: str) -> bool:
     return bool(session.scalar(query))
 
 
-def apply_parsed(lead: Lead, parsed: ParsedLead) -> list[str]:
-    """Copy parsed values onto the lead, never over a field an operator set; returns the changed names."""
-    meta = dict(lead.fields)
-    changed = []
+def field_changes(lead: Lead, parsed: ParsedLead) -> dict[str, tuple[str | None, str | None]]:
+    """What a parse would change on a lead (old, new) per field; fields an operator set never change."""
+    changes = {}
     for name in CANONICAL_FIELDS:
-        if meta.get(name, {}).get("provenance") == "operator":
+        if lead.fields.get(name, {}).get("provenance") == "operator":
             continue
         found = parsed.fields.get(name)
         value = found.value if found else None
         if value != getattr(lead, name):
-            setattr(lead, name, value)
-            changed.append(name)
+            changes[name] = (getattr(lead, name), value)
+    return changes
+
+
+@dataclass
+class ReparsePreview:
+    """What parsing stored leads again would change, before anything is written."""
+
+    leads: int = 0
+    changed_leads: list[str] = field(default_factory=list)
+    by_field: dict[str, list[tuple[str, str | None, str | None]]] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)
+
+
+def preview_reparse(*, session: Session, settings: Settings, lead_ids: list[str]) -> ReparsePreview:
+    """Parse each lead's stored e-mail with today's parser and collect, per field, the leads it would alter."""
+    preview = ReparsePreview(leads=len(lead_ids))
+    for lead_id in lead_ids:
+        lead = get_lead(session=session, lead_id=lead_id)
+        loaded = load_raw(session=session, lead_id=lead_id)
+        if isinstance(loaded, ParsedLead):
+            preview.unreadable.append(lead_id)
+            continue
+        changes = field_changes(lead, parse_email(loaded, settings=settings))
+        if changes:
+            preview.changed_leads.append(lead_id)
+        for name, (old, new) in changes.items():
+            preview.by_field.setdefault(name, []).append((lead_id, old, new))
+    return preview
+
+
+def apply_parsed(lead: Lead, parsed: ParsedLead) -> list[str]:
+    """Copy parsed values onto the lead, never over a field an operator set; returns the changed names."""
+    meta = dict(lead.fields)
+    changes = field_changes(lead, parsed)
+    for name, (_, value) in changes.items():
+        setattr(lead, name, value)
+    for name in CANONICAL_FIELDS:
+        if meta.get(name, {}).get("provenance") == "operator":
+            continue
+        found = parsed.fields.get(name)
         if found:
             meta[name] = {"provenance": found.provenance, "confidence": round(found.confidence, 3)}
         else:
             meta.pop(name, None)
     lead.fields = meta
-    return changed
+    return list(changes)
 
 
 class ProcessHandler:
