@@ -147,20 +147,22 @@ def _collect_candidates(
         candidates.add_sender(thread.lead_sender, 0.8 if profile is FREE_TEXT else 0.6)
     # Free text has its contact data in the signature; a form's message field can carry one too.
     free_text = lead_text if profile is FREE_TEXT else labels.get("message", "")
-    facts = extract_signature_facts(free_text, region=region)
+    facts = extract_signature_facts(free_text)
+    # One search for numbers over the whole lead text; the signature's come first.
+    phones = find_phones(lead_text, region=region)
     confidence = 0.7 if profile is FREE_TEXT else 0.6
     if profile is FREE_TEXT:
         candidates.add("message", facts.message, confidence)
     for name in ("contact_name", "company", "street", "postal_code", "city", "country"):
         candidates.add(name, getattr(facts, name), confidence)
-    for phone in facts.phones:
+    for phone in (raw for raw in phones if raw in facts.signature):
         candidates.add("phone", phone, confidence)
     # Links elsewhere in a mail are newsletters, tracking and the operator's own pages; only signatures count.
     for site in find_websites(facts.signature):
         candidates.add("website", site, confidence)
     for address in find_emails(lead_text):
         candidates.add("email", address, 0.5)
-    for phone in find_phones(lead_text, region=region):
+    for phone in phones:
         candidates.add("phone", phone, 0.5)
     return candidates
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
@@ -58,6 +58,7 @@ _ABROAD = r"(?:\(?[2-9]\d{2}\)?[\s.-][2-9]\d{2}[\s.-]\d{4}|0\d{2,4}\s\d{3,4}\s?\
 _ABROAD_SHAPE = re.compile(f"^{_ABROAD}$")
 _ABROAD_IN_LINE = re.compile(_ABROAD)
 _UNIT = re.compile(r"^(?:suite|ste|unit|floor|fl|apt|building|bldg|#)\.?\s*\w{1,6}$", re.IGNORECASE)
+_DIGIT_RUN = re.compile(r"\d[\d \t./()\-–]{4,}\d")
 _SPLITTER = re.compile(r"\s+[|·•]\s+|\s*\|\s*|\s+[–—]\s+")
 
 
@@ -73,7 +74,6 @@ class SignatureFacts:
     city: str | None = None
     country: str | None = None
     signature: str = ""
-    phones: list[str] = field(default_factory=list)
 
 
 def has_legal_form(line: str) -> bool:
@@ -134,8 +134,8 @@ def _without_closing(body: str) -> str:
     return body
 
 
-def extract_signature_facts(text: str, *, region: str) -> SignatureFacts:
-    """Split body and signature, then read name, company, address and phones from the signature."""
+def extract_signature_facts(text: str) -> SignatureFacts:
+    """Split body and signature, then read name, company and address from the signature."""
     body, signature = _split_body(text)
     body = _without_closing(body)
     facts = SignatureFacts(message=body, signature=signature)
@@ -149,7 +149,6 @@ def extract_signature_facts(text: str, *, region: str) -> SignatureFacts:
             facts.company = _company_part(line)
         _read_address_line(line, facts)
     facts.company = facts.company or company_in_prose(body)
-    facts.phones = find_phones(signature, region=region)
     return facts
 
 
@@ -208,8 +207,8 @@ def find_phones(text: str, *, region: str) -> list[str]:
     """Phone numbers in a text in order of appearance, skipping fax lines; raw strings as written."""
     phones: list[str] = []
     for line in text.split("\n")[:400]:
-        # A phone number has six digits at least; most lines of a mail have none, and the matcher is slow.
-        if sum(ch.isdigit() for ch in line) >= 6:
+        # A phone number is a run of six digits at least, maybe spaced; the matcher is slow, most lines have none.
+        if any(sum(ch.isdigit() for ch in run) >= 6 for run in _DIGIT_RUN.findall(line)):
             phones += _phones_in_line(line[:500], region)
     return phones
 
