@@ -73,3 +73,9 @@ def test_supervisord_starts_every_program(tmp_path: Path) -> None:
         process.wait(timeout=60)
         log.close()
     assert process.returncode == 0
+    output = (tmp_path / "supervisord.out").read_text(errors="replace")
+    # A clean stop: every program exits 0, and the log has no colour codes or per-start plugin noise.
+    assert all(f"stopped: {program} (exit status 0)" in output for program in ("api", "worker", "ui", "poller")), (
+        output[-3000:]
+    )
+    assert "\x1b[" not in output and "alembic.runtime.plugins" not in output

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "action"}
+# uvicorn adds `color_message`, the same text with terminal colour codes: never part of a log line.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "action", "color_message"}
 
 
 class ActionFormatter(logging.Formatter):
