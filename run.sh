@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up on first run, then start Lead Engine on SQLite: API :8000, UI :8501, worker and IMAP poller.
+# Set up on first run, then start Lead Engine on SQLite: API, UI, worker and IMAP poller (ports: see the banner).
 # Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,11 +17,5 @@ mkdir -p data
 .venv/bin/python -m lead_engine init-env
 .venv/bin/python -m lead_engine migrate
 export PATH="$PWD/.venv/bin:$PATH"
-cat <<'INFO'
-
-  Lead Engine is starting (Ctrl-C stops it).
-  API:  http://127.0.0.1:8000/docs   bearer token: LEAD_ENGINE_API_TOKEN in .env
-  UI:   http://127.0.0.1:8501        password:     LEAD_ENGINE_UI_PASSWORD in .env
-
-INFO
+printf '\n  Lead Engine is starting (Ctrl-C stops it).\n%s\n\n' "$(.venv/bin/python -m lead_engine info)"
 exec supervisord -c supervisord.conf

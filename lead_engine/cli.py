@@ -1,4 +1,4 @@
-"""Command line: ``python -m lead_engine api|worker|poller|ui|migrate|init-env|reparse|sync``."""
+"""Command line: python -m lead_engine api|worker|poller|ui|migrate|init-env|info|reparse|sync."""
 
 from __future__ import annotations
 
@@ -72,6 +72,15 @@ def _selected_leads(session: Session, lead_ids: list[str], since: datetime | Non
     return list(session.scalars(query))
 
 
+def _info(settings: Settings) -> str:
+    host = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host
+    return (
+        f"  API:  http://{host}:{settings.api_port}/docs   bearer token: LEAD_ENGINE_API_TOKEN in .env\n"
+        f"  UI:   http://{host}:{settings.ui_port}        password:     LEAD_ENGINE_UI_PASSWORD in .env\n"
+        "  Ports: LEAD_ENGINE_API_PORT and LEAD_ENGINE_UI_PORT, in .env or the environment."
+    )
+
+
 def _reparse(settings: Settings, args: argparse.Namespace) -> None:
     from lead_engine.core.leads import reparse_lead
     from lead_engine.core.processing import preview_reparse
@@ -140,7 +149,9 @@ def _sync(settings: Settings, lead_id: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run the chosen command."""
-    parser = argparse.ArgumentParser(prog="python -m lead_engine", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m lead_engine", description="Lead Engine: turn inbound lead e-mails into synced company records."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("api", help="serve the HTTP API")
     commands.add_parser("worker", help="run queued jobs (parse, sync, notify)")
@@ -148,7 +159,8 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("ui", help="serve the Streamlit operator app")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     init = commands.add_parser("init-env", help="write .env with a generated API token and UI password")
-    init.add_argument("--path", default=".env")
+    init.add_argument("--path", default=".env", help="the file to write or complete (default: .env)")
+    commands.add_parser("info", help="where the API and the UI answer, and where their secrets are")
     reparse = commands.add_parser(
         "reparse", help="parse stored e-mails again with today's parser (the most recent ones without ids)"
     )
@@ -179,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
         poller_main(settings)
     elif args.command == "ui":
         _ui(settings)
+    elif args.command == "info":
+        print(_info(settings))
     elif args.command == "migrate":
         run_migrations(get_engine(settings.database_url))
         print(f"database ready: {get_engine(settings.database_url).url.render_as_string(hide_password=True)}")

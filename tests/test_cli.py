@@ -96,3 +96,25 @@ def test_unknown_lead_is_one_readable_line_and_a_failure(
 
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == "error: lead deadbeef not found"  # after the log lines
+
+
+def test_info_names_the_ports_in_use(tmp_path: Path) -> None:
+    env = {**os.environ, "LEAD_ENGINE_API_PORT": "8800", "LEAD_ENGINE_UI_PORT": "8801", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "lead_engine", "info"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+
+    assert "http://127.0.0.1:8800/docs" in result.stdout and "http://127.0.0.1:8801 " in result.stdout
+    # run.sh prints this banner instead of ports of its own.
+    run_sh = (ROOT / "run.sh").read_text()
+    assert "lead_engine info" in run_sh and ":8000" not in run_sh and ":8501" not in run_sh
+
+
+def test_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    with pytest.raises(SystemExit):
+        main(["init-env", "--help"])
+
+    output = capsys.readouterr().out
+    assert "``" not in output and "the file to write" in output
