@@ -1,4 +1,5 @@
 # Lead Engine: API (:8000), operator UI (:8501), job worker and IMAP poller under supervisord.
+# Logs: `docker logs -f <container>`; the generated token and password: `docker exec <container> cat /app/data/.env`.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -29,6 +30,7 @@ EXPOSE 8000 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/health', timeout=4)"
 
-# init-env writes data/.env with a generated API token and UI password unless they are set;
-# exec makes supervisord PID 1, so `docker stop` reaches every program.
-CMD ["sh", "-c", "python -m lead_engine init-env && exec supervisord -c /app/supervisord.conf"]
+# `serve` writes data/.env with a generated API token and UI password unless they are set, then runs supervisord
+# with its output through a pipe of its own (a non-root supervisord cannot reopen a root-owned stdout) and passes
+# `docker stop`'s SIGTERM on to it.
+CMD ["python", "-m", "lead_engine", "serve", "--config", "/app/supervisord.conf"]

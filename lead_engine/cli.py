@@ -161,6 +161,8 @@ def main(argv: list[str] | None = None) -> None:
     init = commands.add_parser("init-env", help="write .env with a generated API token and UI password")
     init.add_argument("--path", default=".env", help="the file to write or complete (default: .env)")
     commands.add_parser("info", help="where the API and the UI answer, and where their secrets are")
+    serve = commands.add_parser("serve", help="write .env if needed, then run every program under supervisord")
+    serve.add_argument("--config", default="supervisord.conf", help="the supervisord configuration to run")
     reparse = commands.add_parser(
         "reparse", help="parse stored e-mails again with today's parser (the most recent ones without ids)"
     )
@@ -172,6 +174,11 @@ def main(argv: list[str] | None = None) -> None:
     sync.add_argument("lead_id")
     args = parser.parse_args(argv)
 
+    if args.command == "serve":
+        from lead_engine.container import run_supervisord
+
+        ensure_env_file(Path(".env").resolve())
+        sys.exit(run_supervisord(args.config))
     if args.command == "init-env":
         path = Path(args.path).resolve()
         added = ensure_env_file(path)

@@ -79,3 +79,47 @@ def test_supervisord_starts_every_program(tmp_path: Path) -> None:
         output[-3000:]
     )
     assert "\x1b[" not in output and "alembic.runtime.plugins" not in output
+
+
+def test_serve_relays_every_program_and_stops_cleanly(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "supervisord.conf", tmp_path / "supervisord.conf")
+    (tmp_path / "data").mkdir()
+    api_port = free_port()
+    env = engine_env(
+        {
+            "LEAD_ENGINE_DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'leads.db'}",
+            "LEAD_ENGINE_API_PORT": str(api_port),
+            "LEAD_ENGINE_UI_PORT": str(free_port()),
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        }
+    )
+    # As the image runs it: the container's stdout is a pipe the programs' output must reach.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lead_engine", "serve"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{api_port}/api/health", timeout=60, process=process)
+        token = next(
+            line.split("=", 1)[1]
+            for line in (tmp_path / ".env").read_text().splitlines()
+            if line.startswith("LEAD_ENGINE_API_TOKEN=")
+        )
+        assert (
+            httpx.get(
+                f"http://127.0.0.1:{api_port}/api/leads", headers={"Authorization": f"Bearer {token}"}
+            ).status_code
+            == 200
+        )
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=60)
+    text = output.decode(errors="replace")
+    assert process.returncode == 0, text[-3000:]
+    assert "success: api entered RUNNING state" in text and "lead_engine" in text  # supervisord's and the API's lines
+    assert all(f"stopped: {program} (exit status 0)" in text for program in ("api", "worker", "ui", "poller")), text[
+        -3000:
+    ]
