@@ -25,7 +25,10 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
      r"|event type|event date.*|invitee time zone|time zone|zeitzone|datenschutz.*|privacy.*|consent.*"
      r"|einwilligung.*|dsgvo.*|gdpr.*|newsletter.*"
      r"|accept.*|acceptance|zustimmung.*|i agree.*|ich stimme.*|captcha|recaptcha|honeypot|submitted.*"
-     r"|submission id|entry id|eintrag.*|sent on|gesendet am|date submitted)$", "ignore"),
+     r"|sent on|gesendet am|date submitted|keep me updated.*|halten sie mich.*|how did you (?:hear|find).*"
+     r"|where did you hear.*|wie (?:sind|haben) sie (?:auf uns|von uns).*|wie bist du auf uns.*|woher kennen sie uns.*"
+     r"|referral source|empfehlung durch)$", "ignore"),
+    (r"^(?:submission|entry|eintrags?|einsendungs?)[- ]?(?:id|nr|nummer|number|no)$", "external_id"),
     (r"anfrage[- ]?(?:id|nr|nummer)|anfragenummer|request[- ]?id|lead[- ]?id|referenz|reference|vorgangsnummer"
      r"|ticket[- ]?(?:id|nr)|auftragsnummer|inquiry[- ]?id|enquiry[- ]?id|anfrage-?code", "external_id"),
     (r"e-?mail|\bmail\b|mailadresse|courriel|\bmél\b|correo|posta elettronica|e-?post", "email"),

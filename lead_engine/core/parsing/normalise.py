@@ -46,6 +46,8 @@ _EMPLOYEE_WORDS = re.compile(r"(?i)\b(mitarbeiter(?:innen)?|mitarbeitende|beschÃ
 def _name_constants() -> Constants:
     constants = Constants()
     constants.titles.add(*_SALUTATIONS.keys())
+    # Austrian and German academic titles nameparser does not know ("DI Gerhard Pichlmayr", "Mag. Eva Leitner").
+    constants.titles.add("di", "dipl.-ing", "dipl-ing", "ing", "mag", "dkfm", "dipl.-kfm", "dipl.-kff", "msc", "bsc")
     return constants
 
 
@@ -271,6 +273,12 @@ def split_postal_city(value: str | None) -> tuple[str | None, str | None, str | 
 _US_STATE_ZIP = re.compile(r"^(?:[^\d,]{2,40}\s+)?(?P<zip>\d{5}(?:-\d{4})?)$")
 _CITY_UK_POSTCODE = re.compile(r"^(?P<city>\D+?)\s+(?P<postal>[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})$", re.IGNORECASE)
 _HAS_NUMBER = re.compile(r"\d")
+_UK_COUNTY = re.compile(
+    r"^(?:(?:east|west|north|south)\s+)?(?:\w+shire|sussex|kent|surrey|essex|devon|cornwall|norfolk|suffolk"
+    r"|middlesex|midlands|cumbria|durham|northumberland|merseyside|tyne and wear|greater manchester|glamorgan"
+    r"|lothian|fife|powys|gwynedd|county \w+|co\.? \w+)$",
+    re.IGNORECASE,
+)
 _STREET_FIRST = re.compile(
     r"^\d{1,5}[a-z]?\s+(?:[NSEW]\.?\s+)?[A-Za-z].*\b(?:st|street|rd|road|ave|avenue|blvd|lane|ln|way|drive|dr"
     r"|court|ct|place|pl|close|square|sq|terrace|parkway|pkwy|highway|hwy)\b\.?$",
@@ -301,6 +309,8 @@ def split_address(value: str | None) -> Address:
             address.country = address.country or _POSTAL_PREFIX_COUNTRY.get((match["prefix"] or "").lower())
         elif address.postal_code is None and (match := _CITY_UK_POSTCODE.match(part)):
             address.city, address.postal_code = clean_value(match["city"]), match["postal"].upper()
+            if index and _UK_COUNTY.match(match["city"]) and not _HAS_NUMBER.search(parts[index - 1]):
+                address.city = parts[index - 1]  # "Hove, East Sussex BN3 6HP": the county is not the town
         elif address.postal_code is None and index and (match := _US_STATE_ZIP.match(part)):
             address.postal_code = match["zip"]
             before = parts[index - 1]

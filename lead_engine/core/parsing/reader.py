@@ -22,6 +22,8 @@ _MAX_ADDRESS_LINES = 6
 _BLOCK_KEYS = frozenset({"address", "attendees"})
 _PROSE_CHARS = 40
 _DATA_VALUE = re.compile(r"^[\d\s+()/.-]+$|^\S+@\S+$|.*\b\d{4,5}\s+\w")
+_CELL_JOIN = re.compile(r"\s+\|\s+(?=[^|:\n]{1,40}:)")
+_ANSWERED_QUESTION = re.compile(r"^\s*[^:?\n]{3,100}\?\s*:\s*\S")
 _QUESTION_START = re.compile(
     r"^\W*(?:(?:in|unter|an|mit|auf|for|at|on|by|with|from|to)\s+)?(?:wie|was|welche[rsmn]?|wo|wann|wer|wen|wem"
     r"|warum|wieso|weshalb|haben|hast|sind|bist|ist|gibt|möchten|möchtest|können|kannst|what|which|how|where|when"
@@ -134,6 +136,12 @@ def extract_label_values(text: str, *, questions: bool = False, labels: Mapping[
                 # Prose inside a message ("Wir haben drei Standorte: …") must not end it; real labels are short.
                 if _SEPARATOR.match(lines[cursor]) or _is_label_below(lines[cursor], questions, labels, 3):
                     break
+                # "How did you hear about us?: Podcast", or that question alone: the next field, not prose.
+                if _ANSWERED_QUESTION.match(lines[cursor]) or _split_line(lines[cursor], True, 12, labels) == (
+                    "ignore",
+                    "",
+                ):
+                    break
                 if not lines[cursor].strip() and _heading_follows(lines, cursor + 1, questions, labels):
                     break
                 body.append(lines[cursor])
@@ -150,18 +158,20 @@ def extract_label_values(text: str, *, questions: bool = False, labels: Mapping[
                 value = lines[cursor].strip()
                 taken.append(cursor)
                 index = cursor + 1
-                # An address block runs over several lines: street, postcode and city, country.
-                while key in _BLOCK_KEYS and index < len(lines) and len(taken) <= _MAX_ADDRESS_LINES:
-                    line = lines[index]
-                    if not line.strip() or _SEPARATOR.match(line) or _split_line(line, questions, overrides=labels):
-                        break
-                    value += "\n" + line.strip()
-                    taken.append(index)
-                    index += 1
             else:
                 index += 1
         else:
             index += 1
+            value = _CELL_JOIN.split(value, maxsplit=1)[0]  # "1187 | Submitted: 03/06/2025": the first cell
+        if key in _BLOCK_KEYS and value:
+            # An address block runs over several lines: street, postcode and city, country.
+            while index < len(lines) and len(taken) <= _MAX_ADDRESS_LINES:
+                line = lines[index]
+                if not line.strip() or _SEPARATOR.match(line) or _split_line(line, questions, overrides=labels):
+                    break
+                value += "\n" + line.strip()
+                taken.append(index)
+                index += 1
         # A one-line "Type of request: Request for quotation" gives way to the real message below it.
         longer = (
             key == "message" and "\n" not in found.values.get(key, "\n") and len(value) > 2 * len(found.values[key])
