@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from email.utils import getaddresses, parseaddr
 
@@ -54,6 +55,7 @@ _GERMAN = frozenset({
     "der", "die", "das", "und", "wir", "unser", "sie", "ihr", "für", "mit", "bitte", "ist", "ein", "eine", "zu",
     "im", "hallo", "grüße", "gruß",
 })  # fmt: skip
+_MARKUP = re.compile(r"(?is)<(script|style|head)\b.*?</\1\s*>|<[^>]*>|&\w+;")
 _EXTRACTORS: dict[tuple[str, str, str, float], OpenAIExtractor] = {}
 
 
@@ -73,8 +75,11 @@ def choose_body_text(email: InboundEmail) -> str:
         text = html_to_text(text)
     if not email.html:
         return text.strip()
+    # Many senders put "view this mail in a browser" in the plain part; the HTML then holds the lead. Rendering
+    # is the dear part, so a plain part long enough beside the HTML's bare text settles it without one.
+    if len(text.strip()) >= 0.4 * len(" ".join(_MARKUP.sub(" ", email.html[: MAX_PARSE_CHARS * 5]).split())):
+        return text.strip()
     rendered = html_to_text(email.html)
-    # Many senders put "view this mail in a browser" in the plain part; the HTML then holds the lead.
     return (text if len(text.strip()) >= 0.4 * len(rendered.strip()) else rendered).strip()
 
 
