@@ -172,7 +172,8 @@ def test_the_api_down_for_30_seconds_loses_no_mail(
     alert = sink[0].on("/alerts")[0].json["text"]
     assert "Lead Engine: mailbox to ingest" in alert and "not accepted by Lead Engine" in alert, alert
     channels = sorted(_channel(engine, lead.id) for lead in stored_leads(engine))
-    assert channels == ["api", "api", "reconciliation", "reconciliation"]
+    # The first mail and the one after the outage came through n8n; the ones sent while the API was down did not.
+    assert channels == ["api", "api"] + ["reconciliation"] * (len(MAILS) - 1)
     statuses = [execution["status"] for execution in n8n.executions() if execution["workflow"] == "leadEngineIntake"]
     assert statuses.count("error") >= 1 and statuses.count("success") >= 2, statuses
 
