@@ -27,8 +27,13 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
      r"|accept.*|acceptance|zustimmung.*|i agree.*|ich stimme.*|captcha|recaptcha|honeypot|submitted.*"
      r"|sent on|gesendet am|date submitted|keep me updated.*|halten sie mich.*|how did you (?:hear|find).*"
      r"|where did you hear.*|wie (?:sind|haben) sie (?:auf uns|von uns).*|wie bist du auf uns.*|woher kennen sie uns.*"
-     r"|referral source|empfehlung durch)$", "ignore"),
-    (r"^(?:submission|entry|eintrags?|einsendungs?)[- ]?(?:id|nr|nummer|number|no)$", "external_id"),
+     r"|referral source|empfehlung durch|attachments?|anh(?:a|ä)nge?|dateien?|file upload|upload|dateiupload)$",
+     "ignore"),
+    (r"^(?:submission|entry|eintrags?|einsendungs?|enquiry|inquiry|anfrage|request)[- ]?(?:id|nr|nummer|number|no)$",
+     "external_id"),
+    (r"^(?:where is the (?:building|property|site|roof)|wo (?:steht|liegt) (?:das|ihr|dein) (?:gebäude|objekt|haus)"
+     r"|project location|objektstandort|standort des objekts|objektadresse)$", "address"),
+    (r"best number|number to reach|nummer für rückfragen|unter welcher nummer", "phone"),
     (r"anfrage[- ]?(?:id|nr|nummer)|anfragenummer|request[- ]?id|lead[- ]?id|referenz|reference|vorgangsnummer"
      r"|ticket[- ]?(?:id|nr)|auftragsnummer|inquiry[- ]?id|enquiry[- ]?id|anfrage-?code", "external_id"),
     (r"e-?mail|\bmail\b|mailadresse|courriel|\bmél\b|correo|posta elettronica|e-?post", "email"),
@@ -74,6 +79,7 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
      r"|who are you"
      r"|wie heißen sie|wie heißt du|dein name|your name"
      r"|what(?:'|’)?s your name|what is your name|anfragender|anfragesteller|interessent|invitee|attendee"
+     r"|eingeladene[rn]?\b"
      r"|teilnehmer|buchende person"
      r"|booked by|\bnom\b|\bnaam\b|nombre|\bnome\b|contact name|contactpersoon",
      "contact_name"),

@@ -75,10 +75,15 @@ def _split_line(
         stripped = _GENDER_COLON.sub("", stripped)
     bare = stripped.rstrip(":").strip()
     # A line alone is a label when it ends in a colon, is a form question, or is a short caption ("Firma").
-    is_caption = ":" not in bare and (
-        stripped.endswith(":")
-        or (questions and bare.endswith("?"))
-        or (bare.count(" ") < (6 if questions else 3) and not _DATA.search(bare) and bare[-1:] not in ".!")
+    # A tab separates a label from its value ("Vorname\tLukas"): such a line is a row, never a caption alone.
+    is_caption = (
+        ":" not in bare
+        and "\t" not in bare
+        and (
+            stripped.endswith(":")
+            or (questions and bare.endswith("?"))
+            or (bare.count(" ") < (6 if questions else 3) and not _DATA.search(bare) and bare[-1:] not in ".!")
+        )
     )
     if is_caption and (key := field_for_label(bare, questions=questions, max_words=max_words, overrides=overrides)):
         return key, ""
