@@ -64,7 +64,8 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     (r"bundesland|\bstate\b|region|kanton|province|provinz|county", "ignore"),
     (r"branche|industry|sector|\bsektor\b|geschäftsfeld|tätigkeitsbereich|secteur|industrie", "industry"),
     (r"mitarbeiter|beschäftigte|employees|company size|unternehmensgr(?:ö|oe)(?:ß|ss)e|firmengr(?:ö|oe)(?:ß|ss)e"
-     r"|team size|headcount|anzahl der angestellten|number of staff|staff|salariés|medewerkers", "employees"),
+     r"|team size|headcount|anzahl der angestellten|number of staff|staff|salariés|medewerkers|effectif"
+     r"|nombre d.employés|werknemers|empleados|dipendenti", "employees"),
     (r"budget|investitionsvolumen|projektvolumen|auftragsvolumen|preisrahmen|kostenrahmen|price range", "budget"),
     (r"vorname|first ?name|given name|forename|prénom|prenom|voornaam|nombre\b(?! de)|^nome$", "first_name"),
     (r"nachname|last ?name|surname|familienname|family name|\bnom\b(?! de)|achternaam|apellidos?|cognome",

@@ -11,7 +11,7 @@ from lead_engine.core.parsing.lexicon import bracketed_key, lookup, normalize_la
 _EMPTY_VALUES = frozenset({"-", "--", "n/a", "na", "k.a.", "k. a.", "keine angabe", "none", "null", "/", "."})
 _COLON_LINE = re.compile(r"^[*\s]*(?P<label>[^:\n]{1,60}?)[*\s]*:[*\s]*(?P<value>.*)$")
 _TABLE_LINE = re.compile(r"^\s*(?P<label>\S(?:.{0,58}?\S)?)(?:\s{2,}|\t+)(?P<value>\S.*)$")
-_SEPARATOR = re.compile(r"^\s*(?:--\s*|-{3,}.*|_{3,}.*|={3,}.*)$")
+_SEPARATOR = re.compile(r"^\s*(?:--\s*|-{3,}.*|_{3,}.*|={3,}.*|\+[-=+]{3,}\+?)$")
 _MAX_VALUE_LINES = 60
 # "--- Kontaktdaten ---", "=== Ihre Nachricht ===": a block heading, never a label of the line below.
 _HEADING = re.compile(r"^\s*[-=*#_]{2,}[^-=*#_].*?[-=*#_]{2,}\s*$")
@@ -22,6 +22,7 @@ _MAX_ADDRESS_LINES = 6
 _BLOCK_KEYS = frozenset({"address", "attendees"})
 _PROSE_CHARS = 40
 _DATA_VALUE = re.compile(r"^[\d\s+()/.-]+$|^\S+@\S+$|.*\b\d{4,5}\s+\w")
+_COLUMNS = re.compile(r"\S(?:\t|\s{2,})\S")
 _CELL_JOIN = re.compile(r"\s+\|\s+(?=[^|:\n]{1,40}:)")
 _ANSWERED_QUESTION = re.compile(r"^\s*[^:?\n]{3,100}\?\s*:\s*\S")
 _QUESTION_START = re.compile(
@@ -73,12 +74,14 @@ def _split_line(
         return (key, "") if key else None
     if ":in" in stripped:
         stripped = _GENDER_COLON.sub("", stripped)
+    if stripped.startswith("|") and stripped.endswith("|") and stripped.count("|") == 3:
+        stripped = "   ".join(cell.strip() for cell in stripped.strip("|").split("|"))  # "| email | a@b.de |"
     bare = stripped.rstrip(":").strip()
     # A line alone is a label when it ends in a colon, is a form question, or is a short caption ("Firma").
-    # A tab separates a label from its value ("Vorname\tLukas"): such a line is a row, never a caption alone.
+    # A tab or a run of spaces between words separates a label from its value: such a line is a row, not a caption.
     is_caption = (
         ":" not in bare
-        and "\t" not in bare
+        and not _COLUMNS.search(bare.replace("*", ""))
         and (
             stripped.endswith(":")
             or (questions and bare.endswith("?"))
