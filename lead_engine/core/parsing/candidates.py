@@ -102,7 +102,7 @@ class Candidates:
         if name == "attendees":
             self._add_attendees(value, confidence, provenance)
             return
-        if name == "unlabelled":
+        if name.startswith("unlabelled"):
             found = _unlabelled_field(value)
             if found is None:
                 return

@@ -12,7 +12,7 @@ from lead_engine.core.lead_fields import InboundEmail, ParsedLead
 from lead_engine.core.parsing.candidates import Candidates, Exclusions, resolve_candidates
 from lead_engine.core.parsing.html_text import html_to_text
 from lead_engine.core.parsing.llm import ExtractionError, Extractor, OpenAIExtractor, ground_values
-from lead_engine.core.parsing.normalise import normalize_email, normalize_phone
+from lead_engine.core.parsing.normalise import normalize_email, normalize_phone, split_address
 from lead_engine.core.parsing.profiles import (
     FREE_TEXT,
     GENERIC_FORM,
@@ -28,6 +28,7 @@ from lead_engine.core.parsing.signature import (
     find_phones,
     find_websites,
     has_legal_form,
+    looks_like_name,
 )
 from lead_engine.core.parsing.thread import MailThread, address_domain, locate_lead_text
 from lead_engine.core.settings import Settings
@@ -44,6 +45,7 @@ _CORE_FIELDS = ("company", "contact_name", "email", "phone")
 MAX_PARSE_CHARS = 100_000
 MAX_LINE_CHARS = 2_000
 _LLM_CONFIDENCE = 0.6
+_UNLABELLED_CONFIDENCE = 0.6
 # A key field below this confidence goes to a person (or the LLM): calibrated on the fixture corpus, where
 # values under it were right too rarely to sync unseen (see docs/BENCHMARKS.md, "Parse accuracy").
 REVIEW_BELOW = 0.5
@@ -121,6 +123,18 @@ def _is_operator(sender: str, exclusions: Exclusions) -> bool:
     return address is not None and exclusions.excludes_email(address)
 
 
+def _add_unlabelled_head(candidates: Candidates, text: str, used: set[int]) -> None:
+    # Form builders print a field without a label as its bare value (Elementor): above the first labelled
+    # line, a name alone or a whole address is the visitor's.
+    first = min(used, default=0)
+    for line in text.split("\n")[:first]:
+        line = line.strip()
+        if looks_like_name(line):
+            candidates.add("contact_name", line, _UNLABELLED_CONFIDENCE)
+        elif split_address(line).postal_code and "," in line:
+            candidates.add("address", line, _UNLABELLED_CONFIDENCE)
+
+
 def _collect_candidates(
     email: InboundEmail,
     thread: MailThread,
@@ -144,6 +158,8 @@ def _collect_candidates(
         labels["street"] = f"{labels['street']} {labels.pop('house_number')}"
     for name, value in labels.items():
         candidates.add(name, value, trust)
+    if profile.questions and not {"contact_name", "street", "address"} & set(labels):
+        _add_unlabelled_head(candidates, lead_text, found.used_lines)
     reply_to = str(email.extra.get("reply_to", "") or "")
     if reply_to and thread.kind == "direct" and not _is_operator(reply_to, exclusions):
         candidates.add_sender(reply_to, 0.85 if profile.name == "contact_form" else 0.75)

@@ -137,6 +137,8 @@ def extract_label_values(text: str, *, questions: bool = False, labels: Mapping[
         taken = [index]
         if key == "unlabelled" and len(value) > _PROSE_CHARS and not _DATA_VALUE.match(value):
             key = "message"  # a form field nobody named ("Field 3") holding prose is the visitor's message
+        elif key == "unlabelled":
+            key = f"unlabelled {index}"  # "Field", "Field 2", …: each is its own value
         if key == "message":
             body = [value] if value else []
             cursor = index + 1

@@ -51,7 +51,9 @@ _SENT_FROM = re.compile(
 _SELF_INTRODUCTION = re.compile(
     r"(?:\bwe(?:'|’)re|\bwe are|\bthis is|\bi(?:'|’)m \w+ (?:from|at)|\bi work (?:at|for)|\bhere at"
     r"|\bwir von (?:der|dem|den)|\bwir sind (?:die|der|das)?|\bich bin \w+ (?:von|bei) (?:der)?|\bhier ist (?:die|der)?"
-    r"|\bbei (?:der|uns,? der))\s+(?P<rest>[^\n]{3,120})",
+    r"|\bbei (?:der|uns,? der)|\b(?:one of the )?(?:owners?|founders?|co-founder|ceo|director|manager) (?:of|at)"
+    r"|\bon behalf of|\bim (?:namen|auftrag) (?:der|von)|\b(?:inhaber|geschäftsführer)(?:in)? (?:der|von))"
+    r"\s+(?P<rest>[^\n]{3,120})",
     re.IGNORECASE,
 )
 _ABROAD = r"(?:\(?[2-9]\d{2}\)?[\s.-][2-9]\d{2}[\s.-]\d{4}|0\d{2,4}\s\d{3,4}\s?\d{3,4})"
@@ -91,7 +93,8 @@ def _normalized_word(word: str) -> str:
     return word.casefold() if word.isascii() else normalized(word)
 
 
-def _looks_like_name(line: str) -> bool:
+def looks_like_name(line: str) -> bool:
+    """Whether a line is a person's name alone (\"Jonas Reuter\", \"Dr. Anna von Berg\")."""
     words = line.replace(",", " ").split()
     if not 2 <= len(words) <= 5 or has_legal_form(line) or _LABELLED.match(line):
         return False
@@ -142,7 +145,7 @@ def extract_signature_facts(text: str) -> SignatureFacts:
     lines = _signature_lines(signature)
     after_closing = [line for line in lines if not _CLOSING.match(line)]
     for line in after_closing[:3]:
-        if facts.contact_name is None and _looks_like_name(line):
+        if facts.contact_name is None and looks_like_name(line):
             facts.contact_name = line
     for line in after_closing:
         if facts.company is None and has_legal_form(line) and not _LABELLED.match(line):
