@@ -24,7 +24,7 @@ KNOWN_GAPS = frozenset({
     "jotform_y_en_nl_html_no_phone", "wpforms_en_uk_lite",
 })  # fmt: skip
 # Measured floors (docs/BENCHMARKS.md, "Parse accuracy"); raise them as the parser gets better.
-DEV_ACCURACY_FLOOR = 0.98
+DEV_ACCURACY_FLOOR = 0.985
 HOLDOUT_ACCURACY_FLOOR = 0.93
 SILENT_ERROR_CEILING = 0.005
 

@@ -269,8 +269,8 @@ def split_postal_city(value: str | None) -> tuple[str | None, str | None, str | 
     return match["postal"], clean_value(match["city"]), country
 
 
-# "IL 62704", "Baden-Württemberg 69117": a state before the postcode, after the city.
-_US_STATE_ZIP = re.compile(r"^(?:[^\d,]{2,40}\s+)?(?P<zip>\d{5}(?:-\d{4})?)$")
+# "IL 62704", "Baden-Württemberg 69117", "ZH 8800": a state or canton before the postcode, after the city.
+_US_STATE_ZIP = re.compile(r"^(?:[^\d,]{2,40}\s+)?(?P<zip>\d{5}(?:-\d{4})?|(?<=\s)\d{4})$")
 _CITY_UK_POSTCODE = re.compile(r"^(?P<city>\D+?)\s+(?P<postal>[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})$", re.IGNORECASE)
 _HAS_NUMBER = re.compile(r"\d")
 _UK_COUNTY = re.compile(

@@ -59,6 +59,7 @@ _SELF_INTRODUCTION = re.compile(
 _ABROAD = r"(?:\(?[2-9]\d{2}\)?[\s.-][2-9]\d{2}[\s.-]\d{4}|0\d{2,4}\s\d{3,4}\s?\d{3,4})"
 _ABROAD_SHAPE = re.compile(f"^{_ABROAD}$")
 _ABROAD_IN_LINE = re.compile(_ABROAD)
+_DOTTED_FORM = re.compile(r"\b(?:co|inc|ltd|corp|bros)\.$", re.IGNORECASE)
 _UNIT = re.compile(r"^(?:suite|ste|unit|floor|fl|apt|building|bldg|#)\.?\s*\w{1,6}$", re.IGNORECASE)
 _DIGIT_RUN = re.compile(r"\d[\d \t./()\-–]{4,}\d")
 _SPLITTER = re.compile(r"\s+[|·•]\s+|\s*\|\s*|\s+[–—]\s+")
@@ -174,7 +175,9 @@ def company_in_prose(text: str) -> str | None:
     for match in _SELF_INTRODUCTION.finditer(text[:5000]):
         words = match["rest"].split()
         for end in range(min(len(words), 8), 0, -1):
-            candidate = " ".join(words[:end]).rstrip(",.;:!)")
+            candidate = " ".join(words[:end]).rstrip(",;:!)")
+            if not _DOTTED_FORM.search(candidate):  # "… Co." keeps its dot, a sentence's full stop goes
+                candidate = candidate.rstrip(".")
             if has_legal_form(candidate) and all(
                 word[:1].isupper() or word[:1] in "&+-" or has_legal_form(word) for word in candidate.split()
             ):
