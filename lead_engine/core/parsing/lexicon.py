@@ -125,6 +125,7 @@ def bracketed_key(label: str) -> str | None:
     return _SUB_LABELS.get(word) or (lookup(word) if len(word) > 2 else None)
 
 
+@lru_cache(maxsize=8192)
 def normalize_label(label: str) -> str:
     """A label as the lexicon compares it: lower case, no brackets, stars, underscores or trailing punctuation."""
     label = re.sub(r"\[[^\]]*\]|\([^)]*\)", " ", label.lower()).replace("*", " ")

@@ -56,6 +56,7 @@ def _name_constants() -> Constants:
 _SCRIPT = re.compile(r"(?is)<(script|style)\b[^>]*>.*?(?:</\1\s*>|$)")
 _TAG = re.compile(r"(?s)<!--.*?(?:-->|$)|</?[a-zA-Z][a-zA-Z0-9-]{0,30}(?:[\s/][^<>]{0,2000})?>")
 _MARKDOWN_LINK = re.compile(r"!?\[([^\]\n]{0,200})\]\([^)\n]{0,2000}\)")
+_SYMBOL_BLOCKS = re.compile("[\u2000-\u2bff\u3000-\u303f\ufe00-\ufe0f\U0001f000-\U0010ffff]")
 # Controls, format characters (zero-width joiners, bidi overrides), private use, unassigned, enclosing marks.
 _INVISIBLE = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Me"})
 
@@ -89,7 +90,8 @@ def sanitise(value: str, *, keep_symbols: bool = False) -> Sanitised:
     if "<" in text:
         text = _TAG.sub(" ", _SCRIPT.sub(" ", text))
     had_markup = text != value
-    if text.isascii() and text.isprintable():
+    # Most values hold nothing to drop: printable, and no character from the blocks emoji and joiners live in.
+    if text.replace("\n", "").replace("\t", "").isprintable() and not _SYMBOL_BLOCKS.search(text):
         return Sanitised(text, had_markup, False)
     text = unicodedata.normalize("NFC", text)
     kept = "".join(ch for ch in text if not _dropped(ch, keep_symbols))

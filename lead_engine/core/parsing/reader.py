@@ -22,6 +22,7 @@ _MAX_ADDRESS_LINES = 6
 _BLOCK_KEYS = frozenset({"address", "attendees"})
 _PROSE_CHARS = 40
 _DATA_VALUE = re.compile(r"^[\d\s+()/.-]+$|^\S+@\S+$|.*\b\d{4,5}\s+\w")
+_URL_START = re.compile(r"^[a-z]+://", re.IGNORECASE)
 _COLUMNS = re.compile(r"\S(?:\t|\s{2,})\S")
 _CELL_JOIN = re.compile(r"\s+\|\s+(?=[^|:\n]{1,40}:)")
 _ANSWERED_QUESTION = re.compile(r"^\s*[^:?\n]{3,100}\?\s*:\s*\S")
@@ -66,7 +67,7 @@ def _split_line(
     line: str, questions: bool, max_words: int = 5, overrides: Mapping[str, str] | None = None
 ) -> tuple[str, str] | None:
     stripped = line.strip()
-    if not stripped or re.match(r"^[a-z]+://", stripped, re.IGNORECASE):
+    if not stripped or _URL_START.match(stripped):
         return None
     if _HEADING.match(stripped):
         # "--- Name ---" (WPForms' plain-text mail) labels the value below; "--- Kontaktdaten ---" is a heading.
