@@ -200,3 +200,33 @@ def test_grounding_accepts_reformatted_phone_and_near_company() -> None:
     source = "Schmidt GmbH & Co KG, Tel. 030 / 98 76 54"
     kept, reasons = ground_values({"phone": "+49 30 987654", "company": "Schmidt GmbH & Co. KG"}, source, region="DE")
     assert kept == {"phone": "+49 30 987654", "company": "Schmidt GmbH & Co. KG"} and reasons == []
+
+
+# An English form with a number that is valid in Germany and in Britain alike, and nothing to say which.
+AMBIGUOUS_PHONE_MAIL = InboundEmail(
+    subject="Quote",
+    sender="WordPress <wordpress@mustersolar.de>",
+    text="Name: Tom Baker\nEmail: tom@gmail.com\nPhone: 020 8408 1740\n"
+    "Message: Hello, we would like a quote for the roof of our warehouse, please.",
+)
+
+
+@pytest.mark.parametrize(
+    ("reply", "phone", "review"),
+    [
+        ("+49 208 4081740", "+492084081740", False),  # the second reader commits to Germany: the doubt is gone
+        ("+44 20 8408 1740", "+492084081740", True),  # it reads Britain: the rule's value stays, with both readings
+    ],
+)
+def test_a_doubtful_key_field_is_read_again_by_the_llm(
+    openai_stub: tuple[OpenAIStub, Settings], extractor: OpenAIExtractor, reply: str, phone: str, review: bool
+) -> None:
+    stub, settings = openai_stub
+    stub.script(ScriptedReply(values={"phone": reply}))
+
+    lead = parse_email(AMBIGUOUS_PHONE_MAIL, settings=settings, extractor=extractor)
+
+    assert "phone" in stub.requested_fields()
+    assert lead.value("phone") == phone and lead.fields["phone"].provenance == "rule"
+    assert lead.needs_review is review, lead.reasons
+    assert any("+442084081740" in reason for reason in lead.reasons) is review

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from email.utils import getaddresses, parseaddr
 
 from lead_engine.core.domains import FREE_MAIL_DOMAINS, is_excluded_domain, registrable_domain
-from lead_engine.core.lead_fields import InboundEmail, ParsedLead
+from lead_engine.core.lead_fields import FieldValue, InboundEmail, ParsedLead
 from lead_engine.core.parsing.candidates import Candidates, Exclusions, resolve_candidates
 from lead_engine.core.parsing.html_text import html_to_text
 from lead_engine.core.parsing.llm import ExtractionError, Extractor, OpenAIExtractor, ground_values
@@ -46,6 +46,8 @@ MAX_PARSE_CHARS = 100_000
 MAX_LINE_CHARS = 2_000
 _LLM_CONFIDENCE = 0.6
 _UNLABELLED_CONFIDENCE = 0.6
+# A doubtful value the LLM read the same way from the same text.
+_CONFIRMED_CONFIDENCE = 0.7
 # A key field below this confidence goes to a person (or the LLM): calibrated on the fixture corpus, where
 # values under it were right too rarely to sync unseen (see docs/BENCHMARKS.md, "Parse accuracy").
 REVIEW_BELOW = 0.5
@@ -281,11 +283,21 @@ def _parse(email: InboundEmail, settings: Settings, extractor: Extractor | None)
     english = is_english(lead_text)
     resolve_candidates(candidates, lead, exclusions=exclusions, default_country=region, english=english)
     missing = [name for name in LLM_FIELDS if name not in lead.fields]
+    doubtful = [name for name in _CORE_FIELDS if name in lead.fields and lead.fields[name].confidence < REVIEW_BELOW]
     extractor = extractor or _default_extractor(settings)
-    if extractor is not None and lead_text.strip() and any(name in missing for name in _CORE_FIELDS):
+    if extractor is not None and lead_text.strip() and (doubtful or any(name in missing for name in _CORE_FIELDS)):
         region = lead.value("country") or region
-        llm = _ask_llm(extractor, lead, text=lead_text, subject=thread.subject, fields=missing, region=region)
+        # A doubtful key field is asked again: the LLM is a second reader, and only agreement removes the doubt.
+        held = {name: lead.fields.pop(name) for name in doubtful}
+        fields = [*missing, *doubtful]
+        llm = _ask_llm(extractor, lead, text=lead_text, subject=thread.subject, fields=fields, region=region)
         resolve_candidates(llm, lead, exclusions=exclusions, default_country=region, english=english)
+        for name, ours in held.items():
+            second = lead.fields.get(name)
+            agreed = second is not None and second.value == ours.value
+            lead.fields[name] = FieldValue(ours.value, ours.provenance, _CONFIRMED_CONFIDENCE) if agreed else ours
+            if second is not None and not agreed:
+                lead.reasons.append(f"the LLM read the {_FIELD_WORDS[name]} as '{second.value}'")
     _review(lead, candidates, body)
     logger.debug("e-mail parsed", extra={"action": "parse.done", "profile": profile.name, "kind": thread.kind})
     return lead
