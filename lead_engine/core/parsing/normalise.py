@@ -275,6 +275,8 @@ def split_postal_city(value: str | None) -> tuple[str | None, str | None, str | 
 _US_STATE_ZIP = re.compile(r"^(?:[^\d,]{2,40}\s+)?(?P<zip>\d{5}(?:-\d{4})?|(?<=\s)\d{4})$")
 _CITY_UK_POSTCODE = re.compile(r"^(?P<city>\D+?)\s+(?P<postal>[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})$", re.IGNORECASE)
 _HAS_NUMBER = re.compile(r"\d")
+# The second part of a street: "Suite 410", "Unit 4", "Floor 2".
+UNIT = re.compile(r"^(?:suite|ste|unit|floor|fl|apt|building|bldg|#)\.?\s*\w{1,6}$", re.IGNORECASE)
 _UK_COUNTY = re.compile(
     r"^(?:(?:east|west|north|south)\s+)?(?:\w+shire|sussex|kent|surrey|essex|devon|cornwall|norfolk|suffolk"
     r"|middlesex|midlands|cumbria|durham|northumberland|merseyside|tyne and wear|greater manchester|glamorgan"
@@ -304,7 +306,9 @@ def split_address(value: str | None) -> Address:
     address = Address()
     parts = [part for raw in re.split(r"\s*[,\n;]\s*", value or "") if (part := clean_value(raw))]
     for index, part in enumerate(parts):
-        if index == 0 and len(parts) > 1 and _STREET_FIRST.match(part):
+        if address.street and index == 1 and UNIT.match(part):
+            address.street = f"{address.street}, {part}"  # "1120 NW Couch St, Suite 410"
+        elif index == 0 and len(parts) > 1 and _STREET_FIRST.match(part):
             address.street = part  # "2150 W Fulton St, Chicago, IL 60612": a house number, not a postcode
         elif address.postal_code is None and (match := _POSTAL_CITY.match(part)):
             address.postal_code, address.city = match["postal"], clean_value(match["city"])

@@ -23,6 +23,7 @@ from lead_engine.core.parsing.profiles import (
 )
 from lead_engine.core.parsing.reader import extract_label_values
 from lead_engine.core.parsing.signature import (
+    ends_with_legal_form,
     extract_signature_facts,
     find_emails,
     find_phones,
@@ -135,6 +136,15 @@ def _add_unlabelled_head(candidates: Candidates, text: str, used: set[int]) -> N
             candidates.add("contact_name", line, _UNLABELLED_CONFIDENCE)
         elif split_address(line).postal_code and "," in line:
             candidates.add("address", line, _UNLABELLED_CONFIDENCE)
+
+
+def _swap_name_and_company(lead: ParsedLead) -> None:
+    # "Name: Elektro Brandl GmbH" and "Firma: Josef Brandl": the visitor filled the fields the other way round.
+    person, company = lead.fields.get("contact_name"), lead.fields.get("company")
+    swapped = person and company and ends_with_legal_form(person.value) and not has_legal_form(company.value)
+    if person and company and swapped and looks_like_name(company.value):
+        lead.fields["contact_name"] = FieldValue(company.value, company.provenance, company.confidence)
+        lead.fields["company"] = FieldValue(person.value, person.provenance, person.confidence)
 
 
 def _collect_candidates(
@@ -282,6 +292,7 @@ def _parse(email: InboundEmail, settings: Settings, extractor: Extractor | None)
     lead = ParsedLead()
     english = is_english(lead_text)
     resolve_candidates(candidates, lead, exclusions=exclusions, default_country=region, english=english)
+    _swap_name_and_company(lead)
     missing = [name for name in LLM_FIELDS if name not in lead.fields]
     doubtful = [name for name in _CORE_FIELDS if name in lead.fields and lead.fields[name].confidence < REVIEW_BELOW]
     extractor = extractor or _default_extractor(settings)

@@ -11,7 +11,7 @@ from cleanco.classify import typesources
 from cleanco.clean import normalized, strip_tail
 from mailparser_reply import EmailReplyParser
 
-from lead_engine.core.parsing.normalise import clean_value, normalize_country, split_address, split_postal_city
+from lead_engine.core.parsing.normalise import UNIT, clean_value, normalize_country, split_address, split_postal_city
 
 # mail-parser-reply's signature regexes scan the whole text; a lead's signature is within this head.
 MAX_SIGNATURE_SCAN = 20_000
@@ -60,7 +60,6 @@ _ABROAD = r"(?:\(?[2-9]\d{2}\)?[\s.-][2-9]\d{2}[\s.-]\d{4}|0\d{2,4}\s\d{3,4}\s?\
 _ABROAD_SHAPE = re.compile(f"^{_ABROAD}$")
 _ABROAD_IN_LINE = re.compile(_ABROAD)
 _DOTTED_FORM = re.compile(r"\b(?:co|inc|ltd|corp|bros)\.$", re.IGNORECASE)
-_UNIT = re.compile(r"^(?:suite|ste|unit|floor|fl|apt|building|bldg|#)\.?\s*\w{1,6}$", re.IGNORECASE)
 _DIGIT_RUN = re.compile(r"\d[\d \t./()\-–]{4,}\d")
 _SPLITTER = re.compile(r"\s+[|·•]\s+|\s*\|\s*|\s+[–—]\s+")
 
@@ -87,6 +86,12 @@ def has_legal_form(line: str) -> bool:
     if _GERMAN_FORMS.search(line):
         return True
     return any(_normalized_word(word) in _LEGAL_TOKENS for word in strip_tail(line).split())
+
+
+def ends_with_legal_form(line: str) -> bool:
+    """Whether a name ends in its legal form ("Elektro Brandl GmbH"), not merely contains a word like one."""
+    words = strip_tail(line.strip()).split()
+    return bool(words) and (bool(_GERMAN_FORMS.search(words[-1])) or _normalized_word(words[-1]) in _LEGAL_TOKENS)
 
 
 @lru_cache(maxsize=16384)
@@ -194,7 +199,7 @@ def _read_address_line(line: str, facts: SignatureFacts) -> None:
         line = street["rest"] or street["enrest"] or ""
         # "1840 W Fulton St, Suite 300", "Unit 4, Cross Green Industrial Estate": one street in two parts.
         first, _, after = line.partition(",")
-        joins = _UNIT.match(first.strip()) or (_UNIT.match(facts.street or "") and not re.search(r"\d", first))
+        joins = UNIT.match(first.strip()) or (UNIT.match(facts.street or "") and not re.search(r"\d", first))
         if first.strip() and joins:
             facts.street, line = f"{facts.street}, {first.strip()}", after.strip()
     if _POSTAL_LINE.match(line.strip()) and facts.postal_code is None:
