@@ -13,7 +13,8 @@ _COLON_LINE = re.compile(r"^[*\s]*(?P<label>[^:\n]{1,60}?)[*\s]*:[*\s]*(?P<value
 _TABLE_LINE = re.compile(r"^\s*(?P<label>\S(?:.{0,58}?\S)?)(?:\s{2,}|\t+)(?P<value>\S.*)$")
 _SEPARATOR = re.compile(r"^\s*(?:--\s*|-{3,}.*|_{3,}.*|={3,}.*|\+[-=+]{3,}\+?)$")
 _MAX_VALUE_LINES = 60
-# "--- Kontaktdaten ---", "=== Ihre Nachricht ===": a block heading, never a label of the line below.
+# "--- Kontaktdaten ---", "=== Ihre Nachricht ===": a block heading; one that names a field ("--- Name ---") labels
+# the value below it.
 _HEADING = re.compile(r"^\s*[-=*#_]{2,}[^-=*#_].*?[-=*#_]{2,}\s*$")
 # German gender forms ("Mitarbeiter:innen") have a colon that separates nothing.
 _GENDER_COLON = re.compile(r"(?<=\w):(?=innen\b|in\b)")
