@@ -1,4 +1,4 @@
-"""parse_email: one inbound e-mail to a clean lead; rules first, an LLM only for what the rules missed."""
+"""parse_email: one inbound e-mail to a clean lead; rules first, an LLM for what the rules missed or doubt."""
 
 from __future__ import annotations
 
@@ -141,8 +141,9 @@ def _add_unlabelled_head(candidates: Candidates, text: str, used: set[int]) -> N
 def _swap_name_and_company(lead: ParsedLead) -> None:
     # "Name: Elektro Brandl GmbH" and "Firma: Josef Brandl": the visitor filled the fields the other way round.
     person, company = lead.fields.get("contact_name"), lead.fields.get("company")
-    swapped = person and company and ends_with_legal_form(person.value) and not has_legal_form(company.value)
-    if person and company and swapped and looks_like_name(company.value):
+    if not (person and company) or has_legal_form(company.value) or not ends_with_legal_form(person.value):
+        return
+    if looks_like_name(company.value):
         lead.fields["contact_name"] = FieldValue(company.value, company.provenance, company.confidence)
         lead.fields["company"] = FieldValue(person.value, person.provenance, person.confidence)
 
