@@ -1,4 +1,4 @@
-"""The worker process: claims due jobs from the database and runs them on a thread pool."""
+"""The worker process: claims due jobs in batches and runs each batch's kind on its handler."""
 
 from __future__ import annotations
 
@@ -16,23 +16,26 @@ from sqlmodel import Session
 from lead_engine.core.alerts import send_alerts
 from lead_engine.core.db import get_engine, run_migrations
 from lead_engine.core.heartbeat import check_heartbeats
-from lead_engine.core.jobs import JobContext, execute_job
+from lead_engine.core.job_handlers import breakers, build_handlers
+from lead_engine.core.jobs import group_by_kind, run_claimed
 from lead_engine.core.models import utcnow
 from lead_engine.core.notifications import shared_http
-from lead_engine.core.outbox import claim_jobs
+from lead_engine.core.outbox import ClaimedJob, claim_jobs
 from lead_engine.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 60.0
+# Batches run at once: one can wait on the network while another parses.
+BATCHES_IN_FLIGHT = 4
 
 
-def _log_failure(future: Future[str]) -> None:
-    # execute_job handles every job error itself; what reaches here (the database gone while recording a
-    # retry) must at least be seen. The job is run again when its lease runs out.
+def _log_failure(future: Future[list[str]]) -> None:
+    # run_batch records every job's own error; what reaches here (the database gone while recording a
+    # batch) must at least be seen. Those jobs run again when their leases run out.
     error = future.exception()
     if error is not None:
-        logger.error("recording a job's outcome failed", exc_info=error, extra={"action": "worker.job_crashed"})
+        logger.error("recording a batch failed", exc_info=error, extra={"action": "worker.batch_crashed"})
 
 
 def watch_sources(engine: Engine, settings: Settings) -> None:
@@ -45,36 +48,56 @@ def watch_sources(engine: Engine, settings: Settings) -> None:
 
 
 def run_worker(settings: Settings, stop: threading.Event) -> None:
-    """Run jobs until ``stop`` is set, then finish the ones in hand."""
+    """Run jobs until ``stop`` is set, then finish the batches in hand."""
     engine = get_engine(settings.database_url)
     run_migrations(engine)
+    handlers = build_handlers(engine, settings)
+    guarded = breakers(handlers)
     name = f"{socket.gethostname()}-{os.getpid()}"
-    in_flight: set[Future[str]] = set()
+    in_flight: set[Future[list[str]]] = set()
     logger.info("worker started", extra={"action": "worker.started", "worker": name})
     next_heartbeat = time.monotonic()
-    with ThreadPoolExecutor(max_workers=settings.worker_concurrency, thread_name_prefix="job") as pool:
+    with (
+        ThreadPoolExecutor(max_workers=settings.worker_concurrency, thread_name_prefix="call") as io_pool,
+        ThreadPoolExecutor(max_workers=BATCHES_IN_FLIGHT, thread_name_prefix="batch") as batch_pool,
+    ):
         while not stop.is_set():
             if time.monotonic() >= next_heartbeat:
                 watch_sources(engine, settings)
                 next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
             in_flight = {future for future in in_flight if not future.done()}
-            free = settings.worker_concurrency - len(in_flight)
-            claimed = []
-            if free > 0:
+            claimed: list[ClaimedJob] = []
+            if len(in_flight) < BATCHES_IN_FLIGHT:
+                # A service that is down gets no jobs, only one probe each time its breaker lets one through.
+                down = [kinds for breaker, kinds in guarded.items() if breaker.is_open]
+                probes = [
+                    kinds for breaker, kinds in guarded.items() if breaker.is_open and not breaker.seconds_to_probe()
+                ]
                 try:
                     with Session(engine) as session:
                         claimed = claim_jobs(
-                            session=session, worker=name, limit=free, lease_seconds=settings.job_lease_seconds
+                            session=session,
+                            worker=name,
+                            limit=settings.worker_batch_size,
+                            lease_seconds=settings.job_lease_seconds,
+                            skip_kinds=[kind for kinds in down for kind in kinds],
                         )
+                        for kinds in probes:
+                            claimed += claim_jobs(
+                                session=session,
+                                worker=name,
+                                limit=1,
+                                lease_seconds=settings.job_lease_seconds,
+                                kinds=kinds,
+                            )
                 except Exception:  # a database hiccup must not end the worker
                     logger.exception("claiming jobs failed", extra={"action": "worker.claim_failed"})
-            for job in claimed:
-                ctx = JobContext(engine=engine, settings=settings, job=job, worker=name)
-                future = pool.submit(execute_job, ctx)
+            for batch in group_by_kind(claimed).values():
+                future = batch_pool.submit(run_claimed, engine, handlers, batch, pool=io_pool)
                 future.add_done_callback(_log_failure)
                 in_flight.add(future)
-            if free <= len(claimed):
-                # Every thread is busy: claim again as soon as one finishes, not after a poll interval.
+            if len(in_flight) >= BATCHES_IN_FLIGHT or (in_flight and not claimed):
+                # Claim again as soon as a batch finishes, not after a poll interval.
                 wait(in_flight, timeout=settings.worker_poll_seconds, return_when=FIRST_COMPLETED)
             elif not claimed:
                 stop.wait(settings.worker_poll_seconds)

@@ -16,7 +16,7 @@ from sqlmodel import Session, col
 
 from lead_engine.cli import main
 from lead_engine.core.env_file import ensure_env_file
-from lead_engine.core.jobs import run_due_jobs
+from lead_engine.core.job_handlers import run_due_jobs
 from lead_engine.core.models import Lead
 from lead_engine.core.settings import Settings
 from tests.conftest import API_TOKEN

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from lead_engine.core.jobs import run_due_jobs
+from lead_engine.core.job_handlers import run_due_jobs
 from lead_engine.core.settings import Settings
 
 

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine
 
 from lead_engine.core.db import read_session
-from lead_engine.core.jobs import run_due_jobs
+from lead_engine.core.job_handlers import run_due_jobs
 from lead_engine.core.lead_fields import CANONICAL_FIELDS
 from lead_engine.core.leads import list_events
 from lead_engine.core.notifications import LeadNotice, N8nNotifier

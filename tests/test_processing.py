@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, update
 from sqlmodel import Session
 
-from lead_engine.core.jobs import run_due_jobs
+from lead_engine.core.job_handlers import run_due_jobs
 from lead_engine.core.models import RawMessage
 from lead_engine.core.settings import Settings
 from tests.conftest import API_TOKEN

@@ -52,8 +52,8 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
         "LEAD_ENGINE_COMPANY_EXPLORER_URL": settings.company_explorer_url or "",
         "LEAD_ENGINE_COMPANY_EXPLORER_TOKEN": TOKEN,
         "LEAD_ENGINE_COMPANY_EXPLORER_TIMEOUT": "10",
-        "LEAD_ENGINE_SYNC_BACKOFF_BASE": "0.01",
-        "LEAD_ENGINE_SYNC_BACKOFF_MAX": "0.2",
+        "LEAD_ENGINE_SYNC_RETRY_SCHEDULE": "0.01,0.05,0.1,0.2,0.2,0.2,0.2",
+        "LEAD_ENGINE_SYNC_CALL_BACKOFF": "0.01",
         "LEAD_ENGINE_WORKER_POLL_SECONDS": "0.05",
         "LEAD_ENGINE_LOG_LEVEL": "INFO",
     }
@@ -184,7 +184,7 @@ def test_cli_sync_reports_synced_and_dead(
 ) -> None:
     state, url = explorer
     cfg = sync_settings(settings, url)
-    env = worker_env(cfg, LEAD_ENGINE_SYNC_MAX_ATTEMPTS="3")
+    env = worker_env(cfg, LEAD_ENGINE_SYNC_RETRY_SCHEDULE="0.01,0.01")
     good = add_ready_lead(engine, cfg, queue=False)
     state.reject_company("Kaputt GmbH")
     bad = add_ready_lead(engine, cfg, queue=False, company="Kaputt GmbH", email="info@kaputt.de")

@@ -120,8 +120,8 @@ class SyncTarget(Protocol):
         """Add a contact to the company once per key."""
         ...
 
-    def start_discovery(self, company_id: str) -> None:
-        """Ask the Company Explorer to research the company."""
+    def start_discovery(self, company_id: str, *, idempotency_key: str) -> None:
+        """Ask the Company Explorer to research the company, once per key."""
         ...
 
 
@@ -182,6 +182,6 @@ class CompanyExplorerClient:
         """Add the lead's contact person to the company."""
         self._send("POST", f"/api/companies/{company_id}/contacts", key=idempotency_key, json=contact)
 
-    def start_discovery(self, company_id: str) -> None:
-        """Trigger the Company Explorer's discovery for the company."""
-        self._send("POST", f"/api/companies/{company_id}/discovery")
+    def start_discovery(self, company_id: str, *, idempotency_key: str) -> None:
+        """Trigger the Company Explorer's discovery for the company; a repeat with the same key starts none."""
+        self._send("POST", f"/api/companies/{company_id}/discovery", key=idempotency_key)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from lead_engine.core.jobs import RetryPolicy
+
 PROCESS_JOB, SYNC_JOB = "process", "sync"
-PROCESS_MAX_ATTEMPTS = 5
+# Parsing fails again only for a passing reason (the database, an LLM timeout): a few tries, then review.
+PROCESS_POLICY = RetryPolicy(schedule=(1.0, 10.0, 60.0, 300.0))
+PROCESS_MAX_ATTEMPTS = PROCESS_POLICY.max_attempts
 
 
 def process_job_key(lead_id: str) -> str:

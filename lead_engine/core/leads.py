@@ -12,15 +12,14 @@ from sqlmodel import Session, col
 from lead_engine.core.errors import ConflictError, LeadEngineError, NotFoundError, UnprocessableError
 from lead_engine.core.job_kinds import PROCESS_JOB, PROCESS_MAX_ATTEMPTS, SYNC_JOB, process_job_key
 from lead_engine.core.lead_fields import CANONICAL_FIELDS
-from lead_engine.core.models import Lead, LeadEvent, RawMessage, utcnow
+from lead_engine.core.models import Job, Lead, LeadEvent, RawMessage, utcnow
 from lead_engine.core.outbox import enqueue_job
 from lead_engine.core.parsing.normalise import normalize_country, normalize_email, normalize_phone, normalize_website
 from lead_engine.core.settings import Settings
+from lead_engine.core.statuses import RESYNCABLE, JobStatus, LeadStatus
 
-STATUSES = ("received", "parsed", "needs_review", "ready", "syncing", "synced", "retrying", "dead", "rejected")
+STATUSES = tuple(LeadStatus)
 SEARCHED = ("company", "contact_name", "email", "subject", "city", "external_id", "sender")
-# Statuses a resync starts from: qualified or approved leads, synced or not. Others need an approval first.
-RESYNCABLE = ("ready", "syncing", "retrying", "dead", "synced")
 
 
 def record_event(*, session: Session, lead_id: str, action: str, actor: str = "system", **detail: Any) -> None:
@@ -206,7 +205,17 @@ def enqueue_sync(session: Session, settings: Settings, lead_id: str) -> None:
         lead_id=lead_id,
         kind=SYNC_JOB,
         idempotency_key=f"lead-{lead_id}",
-        max_attempts=settings.sync_max_attempts,
+        max_attempts=len(settings.sync_retry_schedule) + 1,
+    )
+
+
+def restart_sync(session: Session, settings: Settings, lead_id: str) -> None:
+    """Queue the lead's sync to run now from its first step (a waiting retry too): a person asked for it."""
+    enqueue_sync(session, settings, lead_id)
+    session.execute(
+        update(Job)
+        .where(col(Job.lead_id) == lead_id, col(Job.kind) == SYNC_JOB, col(Job.status) == JobStatus.QUEUED)
+        .values(run_after=utcnow(), payload={})
     )
 
 
@@ -220,7 +229,7 @@ def resync_lead(*, session: Session, settings: Settings, lead_id: str, actor: st
     # A lead being synced right now keeps its status; its follow-up sync runs after this one.
     status = lead.status if lead.status == "syncing" else "ready"
     lead = _bump(session, lead_id, lead.version, {"status": status, "last_error": None})
-    enqueue_sync(session, settings, lead_id)
+    restart_sync(session, settings, lead_id)
     record_event(session=session, lead_id=lead_id, action="resync_requested", actor=actor)
     session.commit()
     return lead

@@ -10,14 +10,15 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 import httpx
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from lead_engine.core.company_explorer import USER_AGENT, send_request
 from lead_engine.core.errors import PermanentError, RetryableError
-from lead_engine.core.jobs import JobContext, register_handler
+from lead_engine.core.jobs import CircuitBreaker, RetryPolicy, schedule_until
 from lead_engine.core.leads import record_event
 from lead_engine.core.models import Lead, new_id, utcnow
-from lead_engine.core.outbox import enqueue_job
+from lead_engine.core.outbox import ClaimedJob, enqueue_job
 from lead_engine.core.settings import Settings
 from lead_engine.core.webhooks import signed_headers
 
@@ -25,8 +26,7 @@ logger = logging.getLogger(__name__)
 
 EVENTS = ("synced", "dead")
 CHANNELS = ("slack", "n8n")
-# Notifications are retried for as long as `notify_retry_hours` allows, not for a number of attempts.
-NOTIFY_MAX_ATTEMPTS = 10_000
+SERVICE_NAMES = {"slack": "Slack", "n8n": "n8n"}
 # n8n answers 404 while it restarts and registers its webhooks, or while a workflow is being re-activated:
 # for this long after the event a 404/410 is worth another try, later it means the webhook is gone.
 WEBHOOK_MISSING_GRACE_SECONDS = 1800.0
@@ -186,50 +186,64 @@ def enqueue_notifications(
             lead_id=lead.id,
             kind=kind,
             idempotency_key=f"{kind}-{notice.id}",
-            max_attempts=NOTIFY_MAX_ATTEMPTS,
+            max_attempts=notify_policy(settings).max_attempts,
             payload=asdict(notice),
         )
         kinds.append(kind)
     return kinds
 
 
+def notify_policy(settings: Settings) -> RetryPolicy:
+    """Notifications are retried on `notify_retry_schedule`, its last wait repeated, for `notify_retry_hours`."""
+    steps = tuple(settings.notify_retry_schedule)
+    return RetryPolicy(schedule=schedule_until(settings.notify_retry_hours * 3600, steps))
+
+
 class NotifyHandler:
     """Runs the notification jobs of one channel; a failure here never changes the lead's status."""
 
-    def __init__(self, channel: str) -> None:
-        self.channel = channel
+    io_bound = True
 
-    def run(self, ctx: JobContext) -> None:
-        """Send the stored notice, then record that it went out."""
-        notice = LeadNotice.from_payload(ctx.job.payload)
-        notifier = notifier_for(self.channel, ctx.settings)
-        if notifier is not None:
-            try:
-                notifier.send(notice)
-            except RetryableError as exc:
-                hours = ctx.settings.notify_retry_hours
-                if notice.age_seconds() >= hours * 3600:
-                    raise PermanentError(f"not delivered within {hours:g} h of the event: {exc}") from exc
-                raise
-        with ctx.finish() as session:
-            action = "notified" if notifier is not None else "notification_skipped"
-            record_event(
-                session=session, lead_id=ctx.job.lead_id, action=action, channel=self.channel, event=notice.event
-            )
+    def __init__(self, channel: str, settings: Settings, breaker: CircuitBreaker | None = None) -> None:
+        self.channel, self.settings, self.breaker = channel, settings, breaker
+        self.policy = notify_policy(settings)
+
+    def prepare(self, engine: Engine, jobs: list[ClaimedJob]) -> dict[int, LeadNotice]:
+        """The notice each job carries."""
+        return {job.id: LeadNotice.from_payload(job.payload) for job in jobs}
+
+    def work(self, job: ClaimedJob, notice: LeadNotice) -> str:
+        """Send the notice; "notified", or "notification_skipped" when the channel is no longer configured."""
+        notifier = notifier_for(self.channel, self.settings)
+        if notifier is None:
+            return "notification_skipped"
+        try:
+            notifier.send(notice)
+        except RetryableError as exc:
+            hours = self.settings.notify_retry_hours
+            if notice.age_seconds() >= hours * 3600:
+                raise PermanentError(f"not delivered within {hours:g} h of the event: {exc}") from exc
+            raise
         logger.info(
             "notification sent",
-            extra={"action": f"notify.{self.channel}", "lead_id": ctx.job.lead_id, "event": notice.event},
+            extra={"action": f"notify.{self.channel}", "lead_id": job.lead_id, "event": notice.event},
         )
+        return "notified"
 
-    def on_retry(self, session: Session, ctx: JobContext, error: str, delay: float) -> None:
+    def record(self, session: Session, job: ClaimedJob, action: str) -> None:
+        """Record that it went out (or was skipped)."""
+        event = str(job.payload.get("event"))
+        record_event(session=session, lead_id=job.lead_id, action=action, channel=self.channel, event=event)
+
+    def on_retry(self, session: Session, job: ClaimedJob, error: str, delay: float) -> None:
         """Nothing to record: the job's own last_error shows the failure until it is delivered."""
 
-    def on_dead(self, session: Session, ctx: JobContext, error: str) -> None:
+    def on_dead(self, session: Session, job: ClaimedJob, error: str) -> None:
         """Keep the undelivered notification in the lead's audit trail."""
-        event = str(ctx.job.payload.get("event"))
+        event = str(job.payload.get("event"))
         record_event(
             session=session,
-            lead_id=ctx.job.lead_id,
+            lead_id=job.lead_id,
             action="notification_failed",
             channel=self.channel,
             event=event,
@@ -237,6 +251,16 @@ class NotifyHandler:
         )
 
 
-for _channel in CHANNELS:
-    for _event in EVENTS:
-        register_handler(notify_kind(_channel, _event), NotifyHandler(_channel))
+def notify_handlers(settings: Settings) -> dict[str, NotifyHandler]:
+    """A handler per channel and event; both events of a channel share that service's breaker."""
+    handlers = {}
+    for channel in CHANNELS:
+        breaker = CircuitBreaker(
+            SERVICE_NAMES[channel],
+            threshold=settings.breaker_failures,
+            probe_seconds=settings.breaker_probe_seconds,
+            max_probe_seconds=settings.breaker_max_probe_seconds,
+        )
+        for event in EVENTS:
+            handlers[notify_kind(channel, event)] = NotifyHandler(channel, settings, breaker)
+    return handlers

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,8 +14,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from lead_engine.core.models import Job, utcnow
-
-OPEN_STATUSES = ("queued", "running")
+from lead_engine.core.statuses import OPEN_JOB, JobStatus
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,7 @@ class ClaimedJob:
     max_attempts: int
     idempotency_key: str
     payload: dict[str, Any]
+    worker: str
 
 
 def enqueue_job(
@@ -46,7 +46,7 @@ def enqueue_job(
     values = {
         "lead_id": lead_id,
         "kind": kind,
-        "status": "queued",
+        "status": JobStatus.QUEUED,
         "attempts": 0,
         "max_attempts": max_attempts,
         "run_after": run_after or now,
@@ -72,8 +72,19 @@ def enqueue_job(
     session.execute(stmt)
 
 
-def claim_jobs(*, session: Session, worker: str, limit: int, lease_seconds: float) -> list[ClaimedJob]:
-    """Take up to ``limit`` due jobs (or jobs whose lease ran out) for this worker, and commit the claim."""
+def claim_jobs(
+    *,
+    session: Session,
+    worker: str,
+    limit: int,
+    lease_seconds: float,
+    kinds: Collection[str] | None = None,
+    skip_kinds: Collection[str] = (),
+) -> list[ClaimedJob]:
+    """Take up to ``limit`` due jobs (or jobs whose lease ran out) for this worker, and commit the claim.
+
+    ``kinds`` limits the claim to those kinds; ``skip_kinds`` leaves those (their service is down) waiting.
+    """
     now = utcnow()
     other = aliased(Job)
     # One in-flight job of a kind per lead: skip a lead whose same-kind job another worker holds.
@@ -82,15 +93,19 @@ def claim_jobs(*, session: Session, worker: str, limit: int, lease_seconds: floa
             col(other.lead_id) == Job.lead_id,
             col(other.kind) == Job.kind,
             col(other.id) != Job.id,
-            col(other.status) == "running",
+            col(other.status) == JobStatus.RUNNING,
             col(other.locked_until) > now,
         )
     )
     due = or_(
-        and_(col(Job.status) == "queued", col(Job.run_after) <= now),
-        and_(col(Job.status) == "running", col(Job.locked_until) < now),
+        and_(col(Job.status) == JobStatus.QUEUED, col(Job.run_after) <= now),
+        and_(col(Job.status) == JobStatus.RUNNING, col(Job.locked_until) < now),
     )
     query = select(Job).where(due, ~busy).order_by(col(Job.run_after)).limit(limit)
+    if kinds is not None:
+        query = query.where(col(Job.kind).in_(list(kinds)))
+    if skip_kinds:
+        query = query.where(col(Job.kind).not_in(list(skip_kinds)))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=Job)
     with session.begin():
@@ -98,7 +113,7 @@ def claim_jobs(*, session: Session, worker: str, limit: int, lease_seconds: floa
         lease = now + timedelta(seconds=lease_seconds)
         claimed = []
         for job in jobs:
-            job.status, job.locked_by, job.locked_until = "running", worker, lease
+            job.status, job.locked_by, job.locked_until = JobStatus.RUNNING, worker, lease
             job.attempts += 1
             job.updated_at = now
             claimed.append(
@@ -110,27 +125,34 @@ def claim_jobs(*, session: Session, worker: str, limit: int, lease_seconds: floa
                     max_attempts=job.max_attempts,
                     idempotency_key=job.idempotency_key,
                     payload=dict(job.payload),
+                    worker=worker,
                 )
             )
     return claimed
 
 
-def _finish(session: Session, job: ClaimedJob, worker: str, **values: Any) -> bool:
-    result = session.execute(
-        update(Job)
-        .where(col(Job.id) == job.id, col(Job.locked_by) == worker, col(Job.status) == "running")
-        .values(updated_at=utcnow(), locked_until=None, **values)
-    )
+def _held(job: ClaimedJob) -> Any:
+    return and_(col(Job.id) == job.id, col(Job.locked_by) == job.worker, col(Job.status) == JobStatus.RUNNING)
+
+
+def _finish(session: Session, job: ClaimedJob, **values: Any) -> bool:
+    result = session.execute(update(Job).where(_held(job)).values(updated_at=utcnow(), locked_until=None, **values))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def complete_job(*, session: Session, job: ClaimedJob, worker: str) -> bool:
+def save_progress(*, session: Session, job: ClaimedJob) -> bool:
+    """Store the job's payload as it is now (the steps done so far); False when the lease was lost."""
+    result = session.execute(update(Job).where(_held(job)).values(payload=job.payload, updated_at=utcnow()))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def complete_job(*, session: Session, job: ClaimedJob) -> bool:
     """Mark a held job done in the caller's transaction; False when the lease was lost meanwhile."""
-    return _finish(session, job, worker, status="done", last_error=None)
+    return _finish(session, job, status=JobStatus.DONE, last_error=None)
 
 
-def retry_job(*, session: Session, job: ClaimedJob, worker: str, delay: float, error: str) -> bool:
-    """Put a held job back in the queue to run after ``delay`` seconds.
+def retry_job(*, session: Session, job: ClaimedJob, delay: float, error: str, refund: bool = False) -> bool:
+    """Put a held job back in the queue to run after ``delay`` seconds; ``refund`` gives the attempt back.
 
     When a newer job of the same kind for the lead was queued during this run (a resync), that one
     takes over and this one ends as done with its error kept.
@@ -138,30 +160,31 @@ def retry_job(*, session: Session, job: ClaimedJob, worker: str, delay: float, e
     newer = session.scalar(
         select(func.count())
         .select_from(Job)
-        .where(col(Job.lead_id) == job.lead_id, col(Job.kind) == job.kind, col(Job.status) == "queued")
+        .where(col(Job.lead_id) == job.lead_id, col(Job.kind) == job.kind, col(Job.status) == JobStatus.QUEUED)
     )
     if newer:
-        return _finish(session, job, worker, status="done", last_error=f"superseded by a newer job: {error}"[:4000])
+        return _finish(session, job, status=JobStatus.DONE, last_error=f"superseded by a newer job: {error}"[:4000])
     run_after = utcnow() + timedelta(seconds=delay)
-    return _finish(session, job, worker, status="queued", run_after=run_after, last_error=error[:4000])
+    attempts = {"attempts": job.attempts - 1} if refund else {}
+    return _finish(
+        session,
+        job,
+        status=JobStatus.QUEUED,
+        run_after=run_after,
+        last_error=error[:4000],
+        payload=job.payload,
+        **attempts,
+    )
 
 
-def kill_job(*, session: Session, job: ClaimedJob, worker: str, error: str) -> bool:
+def kill_job(*, session: Session, job: ClaimedJob, error: str) -> bool:
     """Give a held job up for good ("dead"), keeping the last error."""
-    return _finish(session, job, worker, status="dead", last_error=error[:4000])
-
-
-def backoff_delay(attempt: int, *, base: float, cap: float, retry_after: float | None = None) -> float:
-    """Exponential backoff with full jitter, never shorter than a server's Retry-After."""
-    delay = random.uniform(0, min(cap, base * 2 ** max(attempt - 1, 0)))
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, cap))
-    return delay
+    return _finish(session, job, status=JobStatus.DEAD, last_error=error[:4000], payload=job.payload)
 
 
 def count_open_jobs(*, session: Session) -> int:
     """How many jobs are queued or running."""
-    return session.scalar(select(func.count()).select_from(Job).where(col(Job.status).in_(OPEN_STATUSES))) or 0
+    return session.scalar(select(func.count()).select_from(Job).where(col(Job.status).in_(OPEN_JOB))) or 0
 
 
 def claim_lead_job(
@@ -170,12 +193,12 @@ def claim_lead_job(
     """Claim the lead's due job of ``kind``: (job, None); else (None, seconds until it is due) or (None, None)."""
     with session.begin():
         job = session.scalars(
-            select(Job).where(col(Job.lead_id) == lead_id, col(Job.kind) == kind, col(Job.status).in_(OPEN_STATUSES))
+            select(Job).where(col(Job.lead_id) == lead_id, col(Job.kind) == kind, col(Job.status).in_(OPEN_JOB))
         ).first()
         if job is None:
             return None, None
         now = utcnow()
-        due_at = job.run_after if job.status == "queued" else job.locked_until
+        due_at = job.run_after if job.status == JobStatus.QUEUED else job.locked_until
         if due_at is not None and due_at > now:
             return None, (due_at - now).total_seconds()
         # Conditional on what was read: a worker that claimed it meanwhile makes this update a no-op.
@@ -183,7 +206,7 @@ def claim_lead_job(
             update(Job)
             .where(col(Job.id) == job.id, col(Job.status) == job.status, col(Job.attempts) == job.attempts)
             .values(
-                status="running",
+                status=JobStatus.RUNNING,
                 locked_by=worker,
                 attempts=job.attempts + 1,
                 updated_at=now,
@@ -201,6 +224,7 @@ def claim_lead_job(
                 max_attempts=job.max_attempts,
                 idempotency_key=job.idempotency_key,
                 payload=dict(job.payload),
+                worker=worker,
             ),
             None,
         )

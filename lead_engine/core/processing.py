@@ -5,27 +5,28 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import exists, select
+from sqlalchemy import Engine, exists, select
 from sqlmodel import Session, col
 
 from lead_engine.core.db import read_session
 from lead_engine.core.errors import LeadEngineError
 from lead_engine.core.inbound import read_inbound
-from lead_engine.core.job_kinds import PROCESS_JOB
-from lead_engine.core.jobs import JobContext, register_handler
+from lead_engine.core.job_kinds import PROCESS_POLICY
+from lead_engine.core.jobs import CircuitBreaker
 from lead_engine.core.lead_fields import CANONICAL_FIELDS, InboundEmail, ParsedLead
 from lead_engine.core.leads import enqueue_sync, get_lead, lock_lead, record_event
 from lead_engine.core.models import Lead, LeadEvent, RawMessage, utcnow
+from lead_engine.core.outbox import ClaimedJob
 from lead_engine.core.parsing.parser import parse_email
 from lead_engine.core.scoring import score_lead
 from lead_engine.core.settings import Settings
+from lead_engine.core.statuses import KEEP_STATUS_ON_REPARSE, LeadStatus
 
 logger = logging.getLogger(__name__)
 
-# A reparse refreshes the fields of leads in these states but leaves their status alone…
-KEEP_STATUS = ("syncing", "synced", "rejected")
-# …and of these too once an operator approved the lead: a person's verdict outranks the score.
-APPROVED_KEEP = ("ready", "retrying", "dead")
+# A reparse leaves the status of these alone too once an operator approved the lead: a person's verdict
+# outranks the score.
+APPROVED_KEEP = frozenset({LeadStatus.READY, LeadStatus.RETRYING, LeadStatus.DEAD})
 
 
 def load_raw(*, session: Session, lead_id: str) -> InboundEmail | ParsedLead:
@@ -105,50 +106,66 @@ def apply_parsed(lead: Lead, parsed: ParsedLead) -> list[str]:
 
 
 class ProcessHandler:
-    """Parse → score → route: ready (and sync queued) when qualified, else needs_review."""
+    """Parse → score → route: ready (and sync queued) when qualified, else needs_review.
 
-    def run(self, ctx: JobContext) -> None:
-        """Parse with no transaction open (an LLM call can take seconds), then record everything in one."""
-        with read_session(ctx.engine) as session:
-            loaded = load_raw(session=session, lead_id=ctx.job.lead_id)
-        parsed = loaded if isinstance(loaded, ParsedLead) else parse_email(loaded, settings=ctx.settings)
-        with ctx.finish() as session:
-            lead = lock_lead(session=session, lead_id=ctx.job.lead_id)
-            changed = apply_parsed(lead, parsed)
-            values = {name: getattr(lead, name) for name in CANONICAL_FIELDS}
-            verdict = score_lead(values, parsed=parsed, threshold=ctx.settings.qualify_threshold)
-            lead.score, lead.qualified, lead.reasons = verdict.score, verdict.qualified, verdict.reasons
-            lead.updated_at = utcnow()
-            lead.version += 1
-            record_event(
-                session=session,
-                lead_id=lead.id,
-                action="parsed",
-                changed=changed,
-                score=verdict.score,
-                qualified=verdict.qualified,
-                reasons=verdict.reasons,
-            )
-            if lead.status in KEEP_STATUS or (
-                lead.status in APPROVED_KEEP and was_approved(session=session, lead_id=lead.id)
-            ):
-                return
-            lead.status = "ready" if verdict.qualified else "needs_review"
-            if verdict.qualified and ctx.settings.sync_enabled:
-                enqueue_sync(session, ctx.settings, lead.id)
-        logger.info("lead processed", extra={"action": "lead.parsed", "lead_id": ctx.job.lead_id})
+    A batch's stored e-mails are read in one read transaction, parsed with none open (an LLM call can take
+    seconds), and the outcomes written in the batch's one commit.
+    """
 
-    def on_retry(self, session: Session, ctx: JobContext, error: str, delay: float) -> None:
+    policy = PROCESS_POLICY
+    breaker: CircuitBreaker | None = None
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        # With an LLM the parse waits on the network; rules alone keep the CPU busy.
+        self.io_bound = settings.llm_enabled
+
+    def prepare(self, engine: Engine, jobs: list[ClaimedJob]) -> dict[int, InboundEmail | ParsedLead]:
+        """Each job's stored e-mail, or a parse that needs review when it is missing or unreadable."""
+        with read_session(engine) as session:
+            return {job.id: load_raw(session=session, lead_id=job.lead_id) for job in jobs}
+
+    def work(self, job: ClaimedJob, item: InboundEmail | ParsedLead) -> ParsedLead:
+        """Parse the e-mail (rules, then the LLM when configured)."""
+        return item if isinstance(item, ParsedLead) else parse_email(item, settings=self.settings)
+
+    def record(self, session: Session, job: ClaimedJob, parsed: ParsedLead) -> None:
+        """Apply the parse, score the lead, route it, and queue its sync when it qualified."""
+        lead = lock_lead(session=session, lead_id=job.lead_id)
+        changed = apply_parsed(lead, parsed)
+        values = {name: getattr(lead, name) for name in CANONICAL_FIELDS}
+        verdict = score_lead(values, parsed=parsed, threshold=self.settings.qualify_threshold)
+        lead.score, lead.qualified, lead.reasons = verdict.score, verdict.qualified, verdict.reasons
+        lead.updated_at = utcnow()
+        lead.version += 1
+        record_event(
+            session=session,
+            lead_id=lead.id,
+            action="parsed",
+            changed=changed,
+            score=verdict.score,
+            qualified=verdict.qualified,
+            reasons=verdict.reasons,
+        )
+        session.add(lead)
+        if lead.status in KEEP_STATUS_ON_REPARSE or (
+            lead.status in APPROVED_KEEP and was_approved(session=session, lead_id=lead.id)
+        ):
+            return
+        lead.status = LeadStatus.READY if verdict.qualified else LeadStatus.NEEDS_REVIEW
+        if verdict.qualified and self.settings.sync_enabled:
+            enqueue_sync(session, self.settings, lead.id)
+        logger.info("lead processed", extra={"action": "lead.parsed", "lead_id": lead.id, "status": lead.status})
+
+    def on_retry(self, session: Session, job: ClaimedJob, error: str, delay: float) -> None:
         """Nothing to show yet: the lead stays received until parsing succeeds or gives up."""
 
-    def on_dead(self, session: Session, ctx: JobContext, error: str) -> None:
+    def on_dead(self, session: Session, job: ClaimedJob, error: str) -> None:
         """A lead that cannot be processed waits for a person, its raw e-mail kept."""
-        lead = lock_lead(session=session, lead_id=ctx.job.lead_id)
-        if lead.status not in KEEP_STATUS:
-            lead.status, lead.last_error = "needs_review", error
+        lead = lock_lead(session=session, lead_id=job.lead_id)
+        if lead.status not in KEEP_STATUS_ON_REPARSE:
+            lead.status, lead.last_error = LeadStatus.NEEDS_REVIEW, error
             lead.reasons = [*lead.reasons, f"processing failed: {error[:200]}"]
             lead.version += 1
+            session.add(lead)
             record_event(session=session, lead_id=lead.id, action="processing_failed", error=error[:500])
-
-
-register_handler(PROCESS_JOB, ProcessHandler())

@@ -8,6 +8,22 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from '90', '90s', '5m', '2h' or '1d'."""
+    value = text.strip().lower()
+    unit = _UNITS.get(value[-1:])
+    number = value[:-1] if unit else value
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        raise ValueError(f"{text.strip()!r} is not a duration like 90s, 5m, 2h or 1d") from None
+    if seconds < 0:
+        raise ValueError(f"{text.strip()!r} is negative")
+    return seconds
+
 
 class Settings(BaseSettings):
     """Every setting the engine reads; tests build it directly."""
@@ -74,10 +90,21 @@ class Settings(BaseSettings):
     quiet_alert_floor_hours: float = 4.0
     business_timezone: str = "Europe/Berlin"
 
-    sync_max_attempts: int = 8
-    sync_backoff_base: float = 2.0
-    sync_backoff_max: float = 600.0
+    # Waits between sync attempts; after the last one fails the lead is dead (about 21 hours by default).
+    sync_retry_schedule: Annotated[list[float], NoDecode] = [10, 60, 300, 1800, 7200, 21600, 43200]
+    # Within one attempt, a call that fails for a passing reason is tried again this often, waiting
+    # `sync_call_backoff` seconds (then four times that), or what Retry-After asks up to its bound.
+    sync_call_retries: int = 2
+    sync_call_backoff: float = 0.5
+    sync_call_retry_after_max: float = 10.0
+    # An outside service failing this many attempts in a row counts as down: only probes go out until it answers.
+    breaker_failures: int = 5
+    breaker_probe_seconds: float = 5.0
+    breaker_max_probe_seconds: float = 60.0
+    # Waits between notification attempts; the last one repeats until `notify_retry_hours` have passed.
+    notify_retry_schedule: Annotated[list[float], NoDecode] = [10, 60, 300, 900, 1800]
     job_lease_seconds: float = 300.0
+    worker_batch_size: int = 100
     worker_concurrency: int = 8
     worker_poll_seconds: float = 0.5
 
@@ -86,6 +113,15 @@ class Settings(BaseSettings):
     def _split_domains(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().lower().lstrip("@") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("sync_retry_schedule", "notify_retry_schedule", mode="before")
+    @classmethod
+    def _split_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [parse_duration(part) for part in value.split(",") if part.strip()]
+        if isinstance(value, list) and not value:
+            raise ValueError("give at least one wait, e.g. 10s,1m,5m")
         return value
 
     @property

@@ -12,11 +12,9 @@ from sqlmodel import Session, col
 
 from lead_engine.core.leads import count_by_status
 from lead_engine.core.models import Lead, LeadEvent, utcnow
+from lead_engine.core.statuses import ACCEPTED, PROCESSED
 
 RECEIVED_ACTION, SYNCED_ACTION = "received", "synced"
-# Statuses a lead reaches once parsing is done, and once a person or the rules let it through.
-PROCESSED = ("parsed", "needs_review", "ready", "syncing", "synced", "retrying", "dead", "rejected")
-ACCEPTED = ("ready", "syncing", "synced", "retrying", "dead")
 ERROR_LENGTH = 160
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
 from lead_engine.core.company_explorer import CompanyExplorerClient, SyncTarget
@@ -24,19 +24,20 @@ from lead_engine.core.db import get_engine, read_session
 from lead_engine.core.domains import registrable_domain
 from lead_engine.core.errors import ConflictError, PermanentError
 from lead_engine.core.job_kinds import SYNC_JOB
-from lead_engine.core.jobs import JobContext, execute_job, register_handler
-from lead_engine.core.leads import enqueue_sync, get_lead, lock_lead, record_event
+from lead_engine.core.jobs import CircuitBreaker, JobHandler, LeaseLostError, RetryPolicy, retry_call, run_batch
+from lead_engine.core.leads import get_lead, lock_lead, record_event, restart_sync
 from lead_engine.core.models import Job, Lead, utcnow
-from lead_engine.core.notifications import CHANNELS, EVENTS, enqueue_notifications, notify_kind
-from lead_engine.core.outbox import claim_lead_job
+from lead_engine.core.notifications import enqueue_notifications, notify_handlers
+from lead_engine.core.outbox import ClaimedJob, claim_lead_job, save_progress
 from lead_engine.core.settings import Settings
+from lead_engine.core.statuses import FINAL_BY_OPERATOR, SYNCABLE, JobStatus, LeadStatus
 
 logger = logging.getLogger(__name__)
 
-# An operator's verdict outranks whatever the sync job reports.
-FINAL_BY_OPERATOR = ("rejected",)
-# A sync job pushes only a lead in one of these; any other means the job is stale (rejected, back in review…).
-SYNCABLE = ("ready", "retrying", "syncing")
+T = TypeVar("T")
+Call = Callable[[Callable[[], Any]], Any]
+# How long `run_sync` waits for a next attempt before it leaves the lead to the worker.
+RUN_SYNC_WAIT_SECONDS = 60.0
 COMPANY_FIELDS = ("street", "postal_code", "city", "country", "industry")
 
 
@@ -74,6 +75,10 @@ class SyncResult:
     matched_by: str
 
 
+def _once(request: Callable[[], T]) -> T:
+    return request()
+
+
 def find_company(target: SyncTarget, lead: LeadSnapshot, domain: str | None) -> tuple[dict[str, Any] | None, str]:
     """The lead's company in the Company Explorer by registrable domain, else by normalised name."""
     if domain:
@@ -88,12 +93,12 @@ def find_company(target: SyncTarget, lead: LeadSnapshot, domain: str | None) -> 
     return None, "created"
 
 
-def sync_company(
-    target: SyncTarget, lead: LeadSnapshot, *, contact_key: str, excluded_domains: Iterable[str] = ()
+def find_or_create_company(
+    target: SyncTarget, lead: LeadSnapshot, *, excluded_domains: Iterable[str] = (), call: Call = _once
 ) -> SyncResult:
-    """Find or create the company, add the contact and trigger discovery; safe to repeat with the same keys."""
+    """The lead's company in the Company Explorer, created when none matches; safe to repeat (same key)."""
     domain = lead_domain(website=lead.website, email=lead.email, excluded=excluded_domains)
-    company, matched_by = find_company(target, lead, domain)
+    company, matched_by = call(lambda: find_company(target, lead, domain))
     if company is None:
         key = company_key(domain=domain, name=lead.company)
         if key is None:
@@ -106,17 +111,13 @@ def sync_company(
             "source": "lead-engine",
         }
         try:
-            company = target.create_company(body, idempotency_key=key)
+            company = call(lambda: target.create_company(body, idempotency_key=key))
         except PermanentError:
             # Another lead of this company may have created it under a key of its own in the meantime.
-            company, matched_by = find_company(target, lead, domain)
+            company, matched_by = call(lambda: find_company(target, lead, domain))
             if company is None:
                 raise
-    company_id = str(company["id"])
-    contact = {"name": lead.contact_name, "email": lead.email, "phone": lead.phone, "role": None}
-    target.add_contact(company_id, contact, idempotency_key=contact_key)
-    target.start_discovery(company_id)
-    return SyncResult(company_id=company_id, matched_by=matched_by)
+    return SyncResult(company_id=str(company["id"]), matched_by=matched_by)
 
 
 @lru_cache(maxsize=16)
@@ -145,100 +146,153 @@ def _follow_up_waiting(session: Session, lead_id: str) -> bool:
     queued = session.scalar(
         select(func.count())
         .select_from(Job)
-        .where(col(Job.lead_id) == lead_id, col(Job.kind) == SYNC_JOB, col(Job.status) == "queued")
+        .where(col(Job.lead_id) == lead_id, col(Job.kind) == SYNC_JOB, col(Job.status) == JobStatus.QUEUED)
     )
     return bool(queued)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A stale sync job: the lead was rejected, or went back to review, after its sync was queued."""
+
+    status: str
+
+    @property
+    def reason(self) -> str:
+        """Why nothing was sent."""
+        return (
+            "lead was rejected" if self.status == LeadStatus.REJECTED else f"lead is {self.status}, not ready to sync"
+        )
 
 
 class SyncHandler:
     """Runs "sync" jobs: syncing → synced, or retrying → … → dead, with an event for every attempt.
 
-    Every write reads the lead row-locked first, so an operator's change made meanwhile (a rejection, a
-    correction) is seen and kept, never overwritten with a stale copy.
+    The three steps (company found or created, contact added, discovery started) are stored in the job as
+    each completes, so a later attempt continues after the last completed step. Every write reads the lead
+    row-locked first, so an operator's change made meanwhile (a rejection, a correction) is seen and kept.
     """
 
-    def run(self, ctx: JobContext) -> None:
-        """Mark the lead syncing, call the Company Explorer outside any transaction, record the result."""
-        with Session(ctx.engine) as session, session.begin():
-            lead = lock_lead(session=session, lead_id=ctx.job.lead_id)
-            snapshot, status = LeadSnapshot.of(lead), lead.status
-            if status in SYNCABLE:
-                _set_status(session, lead, "syncing")
-                record_event(session=session, lead_id=lead.id, action="sync_started", attempt=ctx.job.attempts)
-        if status not in SYNCABLE:
-            # A stale job: the lead was rejected, or went back to review, after its sync was queued.
-            reason = "lead was rejected" if status == "rejected" else f"lead is {status}, not ready to sync"
-            with ctx.finish() as session:
-                record_event(session=session, lead_id=snapshot.id, action="sync_skipped", reason=reason, status=status)
+    io_bound = True
+
+    def __init__(self, engine: Engine, settings: Settings, breaker: CircuitBreaker | None = None) -> None:
+        self.engine, self.settings, self.breaker = engine, settings, breaker
+        self.policy = RetryPolicy(schedule=tuple(settings.sync_retry_schedule))
+
+    def prepare(self, engine: Engine, jobs: list[ClaimedJob]) -> dict[int, LeadSnapshot | Skipped]:
+        """Mark the batch's leads syncing (one commit) and copy what the calls need."""
+        items: dict[int, LeadSnapshot | Skipped] = {}
+        with Session(engine) as session, session.begin():
+            for job in jobs:
+                lead = lock_lead(session=session, lead_id=job.lead_id)
+                if lead.status not in SYNCABLE:
+                    items[job.id] = Skipped(lead.status)
+                    continue
+                items[job.id] = LeadSnapshot.of(lead)
+                _set_status(session, lead, LeadStatus.SYNCING)
+                record_event(session=session, lead_id=lead.id, action="sync_started", attempt=job.attempts)
+        return items
+
+    def work(self, job: ClaimedJob, lead: LeadSnapshot | Skipped) -> SyncResult | Skipped:
+        """The calls still to make, each stored in the job once it succeeded."""
+        if isinstance(lead, Skipped):
+            return lead
+        target, progress, settings = target_for(self.settings), job.payload, self.settings
+
+        def call(request: Callable[[], T]) -> T:
+            return retry_call(
+                request,
+                retries=settings.sync_call_retries,
+                backoff=settings.sync_call_backoff,
+                retry_after_max=settings.sync_call_retry_after_max,
+                breaker=self.breaker,
+            )
+
+        if "company_id" not in progress:
+            found = find_or_create_company(target, lead, excluded_domains=settings.own_domains, call=call)
+            progress.update(company_id=found.company_id, matched_by=found.matched_by)
+            self._save(job)
+        company_id = str(progress["company_id"])
+        if not progress.get("contact_added"):
+            contact = {"name": lead.contact_name, "email": lead.email, "phone": lead.phone, "role": None}
+            call(lambda: target.add_contact(company_id, contact, idempotency_key=f"{job.idempotency_key}:contact"))
+            progress["contact_added"] = True
+            self._save(job)
+        if not progress.get("discovery_started"):
+            call(lambda: target.start_discovery(company_id, idempotency_key=f"{job.idempotency_key}:discovery"))
+            progress["discovery_started"] = True
+        return SyncResult(company_id=company_id, matched_by=str(progress.get("matched_by")))
+
+    def _save(self, job: ClaimedJob) -> None:
+        with Session(self.engine) as session, session.begin():
+            if not save_progress(session=session, job=job):
+                raise LeaseLostError(f"job {job.id} is no longer held by {job.worker}")
+
+    def record(self, session: Session, job: ClaimedJob, result: SyncResult | Skipped) -> None:
+        """Synced (and the team told), or kept as an operator left it while the calls ran."""
+        if isinstance(result, Skipped):
+            record_event(
+                session=session, lead_id=job.lead_id, action="sync_skipped", reason=result.reason, status=result.status
+            )
             return
-        result = sync_company(
-            target_for(ctx.settings),
-            snapshot,
-            contact_key=f"{ctx.job.idempotency_key}:contact",
-            excluded_domains=ctx.settings.own_domains,
-        )
-        with ctx.finish() as session:
-            lead = lock_lead(session=session, lead_id=snapshot.id)
-            if lead.status != "syncing":
-                # Rejected (or sent back to review) while the calls ran: keep that verdict, remember the company.
-                _set_status(session, lead, lead.status, company_explorer_id=result.company_id)
-                record_event(
-                    session=session,
-                    lead_id=lead.id,
-                    action="sync_skipped",
-                    reason=f"lead was {lead.status} while it synced",
-                    status=lead.status,
-                    company_explorer_id=result.company_id,
-                )
-                logger.info("lead sync discarded", extra={"action": "lead.sync_discarded", "lead_id": lead.id})
-                return
-            # A follow-up sync pushes later corrections; it, not this one, ends in synced and tells the team.
-            follow_up = _follow_up_waiting(session, lead.id)
-            status = "ready" if follow_up else "synced"
-            _set_status(session, lead, status, company_explorer_id=result.company_id, last_error=None)
+        lead = lock_lead(session=session, lead_id=job.lead_id)
+        if lead.status != LeadStatus.SYNCING:
+            # Rejected (or sent back to review) while the calls ran: keep that verdict, remember the company.
+            _set_status(session, lead, lead.status, company_explorer_id=result.company_id)
             record_event(
                 session=session,
                 lead_id=lead.id,
-                action="synced",
-                attempt=ctx.job.attempts,
+                action="sync_skipped",
+                reason=f"lead was {lead.status} while it synced",
+                status=lead.status,
                 company_explorer_id=result.company_id,
-                matched_by=result.matched_by,
             )
-            if not follow_up:
-                enqueue_notifications(session=session, settings=ctx.settings, lead=lead, event="synced")
+            logger.info("lead sync discarded", extra={"action": "lead.sync_discarded", "lead_id": lead.id})
+            return
+        # A follow-up sync pushes later corrections; it, not this one, ends in synced and tells the team.
+        follow_up = _follow_up_waiting(session, lead.id)
+        status = LeadStatus.READY if follow_up else LeadStatus.SYNCED
+        _set_status(session, lead, status, company_explorer_id=result.company_id, last_error=None)
+        record_event(
+            session=session,
+            lead_id=lead.id,
+            action="synced",
+            attempt=job.attempts,
+            company_explorer_id=result.company_id,
+            matched_by=result.matched_by,
+        )
+        if not follow_up:
+            enqueue_notifications(session=session, settings=self.settings, lead=lead, event="synced")
         logger.info(
-            "lead synced",
-            extra={"action": "lead.synced", "lead_id": snapshot.id, "company_explorer_id": result.company_id},
+            "lead synced", extra={"action": "lead.synced", "lead_id": lead.id, "company_explorer_id": result.company_id}
         )
 
-    def on_retry(self, session: Session, ctx: JobContext, error: str, delay: float) -> None:
+    def on_retry(self, session: Session, job: ClaimedJob, error: str, delay: float) -> None:
         """The lead shows "retrying" with the error until the next attempt."""
-        lead = lock_lead(session=session, lead_id=ctx.job.lead_id)
+        lead = lock_lead(session=session, lead_id=job.lead_id)
         if lead.status in SYNCABLE:
-            _set_status(session, lead, "retrying", last_error=error)
+            _set_status(session, lead, LeadStatus.RETRYING, last_error=error)
         record_event(
             session=session,
             lead_id=lead.id,
             action="sync_retrying",
-            attempt=ctx.job.attempts,
+            attempt=job.attempts,
             error=error[:1000],
             retry_in=round(delay, 3),
+            steps_done=[step for step in ("company_id", "contact_added", "discovery_started") if job.payload.get(step)],
         )
 
-    def on_dead(self, session: Session, ctx: JobContext, error: str) -> None:
+    def on_dead(self, session: Session, job: ClaimedJob, error: str) -> None:
         """The lead goes dead with the last error kept, and the team is told."""
-        lead = lock_lead(session=session, lead_id=ctx.job.lead_id)
+        lead = lock_lead(session=session, lead_id=job.lead_id)
         if lead.status in SYNCABLE and _follow_up_waiting(session, lead.id):
             # A resync queued meanwhile (say, after a correction of the rejected name) gets its chance.
-            _set_status(session, lead, "ready", last_error=error)
+            _set_status(session, lead, LeadStatus.READY, last_error=error)
         elif lead.status in SYNCABLE:
-            _set_status(session, lead, "dead", last_error=error)
-            enqueue_notifications(session=session, settings=ctx.settings, lead=lead, event="dead", error=error)
-        record_event(session=session, lead_id=lead.id, action="sync_dead", attempt=ctx.job.attempts, error=error[:1000])
+            _set_status(session, lead, LeadStatus.DEAD, last_error=error)
+            enqueue_notifications(session=session, settings=self.settings, lead=lead, event="dead", error=error)
+        record_event(session=session, lead_id=lead.id, action="sync_dead", attempt=job.attempts, error=error[:1000])
         logger.warning("lead sync dead", extra={"action": "lead.sync_dead", "lead_id": lead.id})
-
-
-register_handler(SYNC_JOB, SyncHandler())
 
 
 def _request_sync(engine: Engine, settings: Settings, lead_id: str) -> None:
@@ -246,25 +300,19 @@ def _request_sync(engine: Engine, settings: Settings, lead_id: str) -> None:
         lead = get_lead(session=session, lead_id=lead_id)
         if lead.status in FINAL_BY_OPERATOR:
             raise ConflictError(f"lead {lead_id} was {lead.status}; approve it first")
-        enqueue_sync(session, settings, lead_id)
-        # An attempt waiting for its backoff runs now: the operator asked for it.
-        session.execute(
-            update(Job)
-            .where(col(Job.lead_id) == lead_id, col(Job.kind) == SYNC_JOB, col(Job.status) == "queued")
-            .values(run_after=utcnow())
-        )
+        restart_sync(session, settings, lead_id)
         record_event(session=session, lead_id=lead_id, action="sync_requested", actor="cli")
 
 
-def _run_lead_job(engine: Engine, settings: Settings, lead_id: str, kind: str, *, wait: bool) -> None:
+def _run_lead_job(engine: Engine, handler: JobHandler, lead_id: str, kind: str, *, wait: float) -> None:
+    """Run the lead's job of ``kind`` now, and its retries while the next one is due within ``wait`` seconds."""
     worker = f"run-sync-{os.getpid()}"
+    deadline = time.monotonic() + wait
     while True:
         with Session(engine) as session:
-            job, due_in = claim_lead_job(
-                session=session, lead_id=lead_id, kind=kind, worker=worker, lease_seconds=settings.job_lease_seconds
-            )
+            job, due_in = claim_lead_job(session=session, lead_id=lead_id, kind=kind, worker=worker, lease_seconds=300)
         if job is not None:
-            state = execute_job(JobContext(engine=engine, settings=settings, job=job, worker=worker))
+            [state] = run_batch(engine, handler, [job])
             logger.info(
                 "attempt finished",
                 extra={
@@ -275,24 +323,24 @@ def _run_lead_job(engine: Engine, settings: Settings, lead_id: str, kind: str, *
                     "state": state,
                 },
             )
-            if not wait:
-                return
-        elif due_in is None or not wait:
+        elif due_in is None or time.monotonic() + due_in > deadline:
             return
         else:
             time.sleep(min(max(due_in, 0.01), 1.0))
 
 
 def run_sync(lead_id: str, *, settings: Settings) -> str:
-    """Sync one lead now, in this process, retrying by the job's rules until synced or dead; returns the status."""
+    """Sync one lead now, in this process; retries due within a minute are waited for. Returns the status.
+
+    A lead still retrying after that is left to the worker, on the sync schedule.
+    """
     if not settings.sync_enabled:
         raise ConflictError("sync is disabled: set LEAD_ENGINE_COMPANY_EXPLORER_URL")
     engine = get_engine(settings.database_url)
     _request_sync(engine, settings, lead_id)
-    _run_lead_job(engine, settings, lead_id, SYNC_JOB, wait=True)
+    _run_lead_job(engine, SyncHandler(engine, settings), lead_id, SYNC_JOB, wait=RUN_SYNC_WAIT_SECONDS)
     # One delivery attempt each now; the worker retries any that fail.
-    for channel in CHANNELS:
-        for event in EVENTS:
-            _run_lead_job(engine, settings, lead_id, notify_kind(channel, event), wait=False)
+    for kind, handler in notify_handlers(settings).items():
+        _run_lead_job(engine, handler, lead_id, kind, wait=0)
     with read_session(engine) as session:
         return get_lead(session=session, lead_id=lead_id).status

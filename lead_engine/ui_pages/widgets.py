@@ -13,7 +13,6 @@ from lead_engine.core.models import Lead
 
 STATUS_LOOK: dict[str, tuple[str, str, str]] = {
     "received": ("Received", "gray", "📨"),
-    "parsed": ("Parsed", "blue", "🧩"),
     "needs_review": ("Needs review", "orange", "🟠"),
     "ready": ("Ready", "blue", "🔵"),
     "syncing": ("Syncing", "violet", "🔄"),

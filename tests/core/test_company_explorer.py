@@ -53,9 +53,11 @@ def test_contact_and_discovery_reach_the_company(explorer: tuple[ExplorerState, 
     company_id = client.create_company(COMPANY, idempotency_key="k")["id"]
     client.add_contact(company_id, {"name": "Max", "email": "max@muster.de"}, idempotency_key="c")
     client.add_contact(company_id, {"name": "Max", "email": "max@muster.de"}, idempotency_key="c")
-    client.start_discovery(company_id)
+    client.start_discovery(company_id, idempotency_key="d")
+    client.start_discovery(company_id, idempotency_key="d")  # a repeat with the same key starts none
     assert [contact["name"] for contact in state.all_contacts()] == ["Max"]
     assert state.discoveries[company_id] == 1
+    assert [r.idempotency_key for r in state.requests if r.path.endswith("/discovery")] == ["d", "d"]
 
 
 @pytest.mark.parametrize(

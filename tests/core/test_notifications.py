@@ -13,7 +13,7 @@ from sqlmodel import Session, col
 from standardwebhooks import Webhook
 
 from lead_engine.core.db import read_session
-from lead_engine.core.jobs import run_due_jobs
+from lead_engine.core.job_handlers import run_due_jobs
 from lead_engine.core.leads import list_events
 from lead_engine.core.models import Job, Lead, utcnow
 from lead_engine.core.notifications import (

@@ -63,7 +63,7 @@ def test_new_company_is_created_with_contact_and_discovery(
     assert [r.idempotency_key for r in state.requests if r.method == "POST"] == [
         "company-domain-muster.de",
         f"lead-{lead_id}:contact",
-        None,
+        f"lead-{lead_id}:discovery",
     ]
 
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from lead_engine.core.jobs import run_due_jobs
+from lead_engine.core.job_handlers import run_due_jobs
 from lead_engine.core.leads import list_events, resync_lead
 from lead_engine.core.settings import Settings
 from tests.support.company_explorer_server import ExplorerState
@@ -60,7 +60,7 @@ def test_retry_after_sets_the_next_attempt(
     engine: Engine, settings: Settings, explorer: tuple[ExplorerState, str]
 ) -> None:
     state, url = explorer
-    cfg = sync_settings(settings, url, sync_backoff_max=30.0)
+    cfg = sync_settings(settings, url)
     state.throttle_next(1, retry_after="20")
     lead_id = add_ready_lead(engine, cfg)
     run_due_jobs(engine, cfg)
@@ -91,7 +91,7 @@ def test_a_final_4xx_is_dead_after_one_attempt(
 def test_an_outage_longer_than_the_schedule_ends_dead_with_one_alert(
     engine: Engine, settings: Settings, sink: tuple[SinkState, str]
 ) -> None:
-    cfg = sync_settings(settings, f"http://127.0.0.1:{free_port()}", sink[1], sync_max_attempts=4)
+    cfg = sync_settings(settings, f"http://127.0.0.1:{free_port()}", sink[1], sync_retry_schedule=[0.01] * 3)
     lead_id = add_ready_lead(engine, cfg)
     run_jobs_until_idle(engine, cfg)
 
@@ -109,7 +109,7 @@ def test_a_dead_lead_resynced_after_the_outage_is_synced(
     engine: Engine, settings: Settings, explorer: tuple[ExplorerState, str], sink: tuple[SinkState, str]
 ) -> None:
     state, url = explorer
-    cfg = sync_settings(settings, url, sink[1], sync_max_attempts=2)
+    cfg = sync_settings(settings, url, sink[1], sync_retry_schedule=[0.01] * 1)
     state.fail_next(2)
     lead_id = add_ready_lead(engine, cfg)
     run_jobs_until_idle(engine, cfg)

@@ -89,8 +89,9 @@ def test_a_resync_while_it_syncs_is_pushed_by_a_follow_up_and_announced_once(
 
 def _handler_waits_for_the_lead(engine: Engine, state: ExplorerState) -> bool:
     if engine.dialect.name != "postgresql":
-        # SQLite: the handler's BEGIN IMMEDIATE queues behind the test's write lock once the last call is answered.
-        answered = any(r.path.endswith("/discovery") and r.status for r in state.requests)
+        # SQLite: the handler's BEGIN IMMEDIATE (storing the step done) queues behind the test's write lock
+        # once the held contact call is answered.
+        answered = any(r.path.endswith("/contacts") and r.status for r in state.requests)
         return answered and time.sleep(0.3) is None
     with engine.connect() as connection:
         waiting = connection.execute(
@@ -122,7 +123,7 @@ def test_a_rejection_committed_while_the_handler_waits_for_the_lead_is_kept(
     actions: list[str],
 ) -> None:
     state, url = explorer
-    cfg = sync_settings(settings, url, sink[1], sync_max_attempts=max_attempts)
+    cfg = sync_settings(settings, url, sink[1], sync_retry_schedule=[0.01] * (max_attempts - 1))
     lead_id = add_ready_lead(engine, cfg)
 
     def reject_holding_the_lead() -> None:

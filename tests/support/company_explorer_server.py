@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import threading
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -52,12 +53,17 @@ class ExplorerState:
     requests: list[Recorded] = field(default_factory=list)
     rejected_names: dict[str, int] = field(default_factory=dict)
     hold_contacts: bool = False
+    # Each request fails with this probability (503 with Retry-After: 1), drawn from a seeded generator.
+    fail_ratio: float = 0.0
+    # While set, every request answers 503 (the service is down).
+    down: bool = False
     held: int = 0
     overlaps: int = 0
     _faults: deque[Fault] = field(default_factory=deque)
     _keys: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     _in_flight: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _random: random.Random = field(default_factory=lambda: random.Random(7))
 
     def fail_next(self, count: int, status: int = 503) -> None:
         """The next ``count`` requests answer ``status`` (a 5xx burst by default)."""
@@ -80,9 +86,13 @@ class ExplorerState:
             self._faults.extend([fault] * count)
 
     def next_fault(self) -> Fault | None:
-        """Take the next queued fault, if any."""
+        """Take the next queued fault, if any, or the fault of the service being down or flaky."""
         with self._lock:
-            return self._faults.popleft() if self._faults else None
+            if self._faults:
+                return self._faults.popleft()
+            if self.down or (self.fail_ratio and self._random.random() < self.fail_ratio):
+                return Fault(status=503, retry_after="1")
+            return None
 
     def count(self, method: str, path_end: str = "") -> int:
         """How many requests of a method (and path ending) were answered with a 2xx."""
@@ -140,7 +150,7 @@ def _handle(
         if parts[2] not in state.companies:
             return 404, {"detail": "no such company"}
         state.discoveries[parts[2]] += 1
-        return 202, {"status": "started"}
+        answer = (202, {"status": "started"})
     else:
         return 404, {"detail": "not found"}
     if key and 200 <= answer[0] < 300:

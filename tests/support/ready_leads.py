@@ -11,9 +11,8 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from lead_engine.core import notifications, sync  # noqa: F401 - registers the sync and notify handlers
 from lead_engine.core.db import read_session
-from lead_engine.core.jobs import run_due_jobs
+from lead_engine.core.job_handlers import run_due_jobs
 from lead_engine.core.leads import enqueue_sync, list_events
 from lead_engine.core.models import Job, Lead, RawMessage
 from lead_engine.core.outbox import count_open_jobs
@@ -47,9 +46,9 @@ def sync_settings(settings: Settings, explorer_url: str, sink_url: str | None = 
         "company_explorer_url": explorer_url,
         "company_explorer_token": SecretStr(TOKEN),
         "company_explorer_timeout": 2.0,
-        "sync_backoff_base": 0.01,
-        "sync_backoff_max": 0.05,
-        "sync_max_attempts": 5,
+        "sync_retry_schedule": [0.01, 0.02, 0.03, 0.05],
+        "sync_call_retries": 0,
+        "notify_retry_schedule": [0.01, 0.05],
     }
     if sink_url:
         values.update(
