@@ -56,6 +56,32 @@ def test_passing_faults_end_in_synced(
     assert [d.json["text"][:40] for d in sink[0].on("/slack")] == [":white_check_mark: Lead synced to the Co"]
 
 
+def test_half_the_calls_failing_still_syncs_every_lead_once(
+    engine: Engine, settings: Settings, explorer: tuple[ExplorerState, str]
+) -> None:
+    state, url = explorer
+    # The shipped shape: two retries of a call within an attempt, seven waits between attempts.
+    cfg = sync_settings(
+        settings,
+        url,
+        sync_call_retries=2,
+        sync_call_backoff=0.001,
+        sync_retry_schedule=[0.01] * 7,
+        breaker_failures=100,
+    )
+    state.fail_ratio, state.fail_retry_after = 0.5, "0"
+    lead_ids = [add_ready_lead(engine, cfg, company=f"Firma {n} GmbH", email=f"a@firma{n}.de") for n in range(20)]
+    run_jobs_until_idle(engine, cfg)
+
+    assert {lead_of(engine, lead_id).status for lead_id in lead_ids} == {"synced"}
+    assert len(state.companies) == 20 and len(state.all_contacts()) == 20
+    assert sorted(state.discoveries.values()) == [1] * 20
+    failed = sum(1 for r in state.requests if r.status == 503)
+    assert failed > 40  # about half of the calls failed, and were retried within their attempt
+    # A completed step is never asked again: each company is created by one successful call.
+    assert state.count("POST", "/api/companies") == 20
+
+
 def test_retry_after_sets_the_next_attempt(
     engine: Engine, settings: Settings, explorer: tuple[ExplorerState, str]
 ) -> None:

@@ -53,8 +53,11 @@ class ExplorerState:
     requests: list[Recorded] = field(default_factory=list)
     rejected_names: dict[str, int] = field(default_factory=dict)
     hold_contacts: bool = False
-    # Each request fails with this probability (503 with Retry-After: 1), drawn from a seeded generator.
+    # While set, POST requests whose path ends with it wait (counted in `held`) until it is cleared.
+    hold_path: str = ""
+    # Each request fails with this probability (503 with this Retry-After), drawn from a seeded generator.
     fail_ratio: float = 0.0
+    fail_retry_after: str = "1"
     # While set, every request answers 503 (the service is down).
     down: bool = False
     held: int = 0
@@ -91,7 +94,7 @@ class ExplorerState:
             if self._faults:
                 return self._faults.popleft()
             if self.down or (self.fail_ratio and self._random.random() < self.fail_ratio):
-                return Fault(status=503, retry_after="1")
+                return Fault(status=503, retry_after=self.fail_retry_after)
             return None
 
     def count(self, method: str, path_end: str = "") -> int:
@@ -197,6 +200,10 @@ def create_explorer_app(state: ExplorerState) -> FastAPI:
             if watched and state.hold_contacts:
                 state.held += 1
                 while state.hold_contacts:
+                    await asyncio.sleep(0.02)
+            if state.hold_path and request.method == "POST" and f"/{path}".endswith(state.hold_path):
+                state.held += 1
+                while state.hold_path:
                     await asyncio.sleep(0.02)
             with state._lock:
                 record.status, answer = _handle(state, request.method, f"/{path}", key, record.query, body)
