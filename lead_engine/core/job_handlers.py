@@ -9,10 +9,11 @@ from sqlmodel import Session
 
 from lead_engine.core.alerts import clear_alert, raise_alert
 from lead_engine.core.job_kinds import PROCESS_JOB, SYNC_JOB
-from lead_engine.core.jobs import CircuitBreaker, JobHandler, resume_waiting, run_claimed
+from lead_engine.core.jobs import JobHandler, resume_waiting, run_claimed
 from lead_engine.core.notifications import notify_handlers
 from lead_engine.core.outbox import claim_jobs
 from lead_engine.core.processing import ProcessHandler
+from lead_engine.core.retry import CircuitBreaker
 from lead_engine.core.settings import Settings
 from lead_engine.core.sync import SyncHandler
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lead_engine.core.jobs import RetryPolicy
+from lead_engine.core.retry import RetryPolicy
 
 PROCESS_JOB, SYNC_JOB = "process", "sync"
 # Parsing fails again only for a passing reason (the database, an LLM timeout): a few tries, then review.

@@ -92,6 +92,20 @@ def lock_lead(*, session: Session, lead_id: str) -> Lead:
     return lead
 
 
+def lock_leads(*, session: Session, lead_ids: list[str]) -> dict[str, Lead]:
+    """The leads, freshly read and row-locked until the transaction ends, in one query."""
+    query = select(Lead).where(col(Lead.id).in_(lead_ids)).with_for_update().execution_options(populate_existing=True)
+    return {lead.id: lead for lead in session.scalars(query)}
+
+
+def held_lead(*, session: Session, lead_id: str) -> Lead:
+    """A lead this transaction already read with ``lock_leads`` (no query), or NotFoundError."""
+    lead = session.get(Lead, lead_id)
+    if lead is None:
+        raise NotFoundError(f"lead {lead_id} not found")
+    return lead
+
+
 def list_events(*, session: Session, lead_id: str) -> list[LeadEvent]:
     """The lead's audit trail, oldest first."""
     query = select(LeadEvent).where(col(LeadEvent.lead_id) == lead_id).order_by(col(LeadEvent.at), col(LeadEvent.id))

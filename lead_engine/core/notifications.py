@@ -15,10 +15,10 @@ from sqlmodel import Session
 
 from lead_engine.core.company_explorer import USER_AGENT, send_request
 from lead_engine.core.errors import PermanentError, RetryableError
-from lead_engine.core.jobs import CircuitBreaker, RetryPolicy, schedule_until
 from lead_engine.core.leads import record_event
 from lead_engine.core.models import Lead, new_id, utcnow
 from lead_engine.core.outbox import ClaimedJob, enqueue_job
+from lead_engine.core.retry import CircuitBreaker, RetryPolicy, schedule_until
 from lead_engine.core.settings import Settings
 from lead_engine.core.webhooks import signed_headers
 

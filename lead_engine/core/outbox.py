@@ -146,6 +146,30 @@ def save_progress(*, session: Session, job: ClaimedJob) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def held_jobs(*, session: Session, jobs: list[ClaimedJob]) -> set[int]:
+    """The ids of these jobs their worker still holds, row-locked until the transaction ends."""
+    if not jobs:
+        return set()
+    query = select(col(Job.id)).where(
+        col(Job.id).in_([job.id for job in jobs]),
+        col(Job.locked_by) == jobs[0].worker,
+        col(Job.status) == JobStatus.RUNNING,
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {job_id for job_id in session.scalars(query) if job_id is not None}
+
+
+def complete_jobs(*, session: Session, job_ids: list[int]) -> None:
+    """Mark held jobs done in the caller's transaction (checked with ``held_jobs`` first)."""
+    if job_ids:
+        session.execute(
+            update(Job)
+            .where(col(Job.id).in_(job_ids))
+            .values(status=JobStatus.DONE, last_error=None, locked_until=None, updated_at=utcnow())
+        )
+
+
 def complete_job(*, session: Session, job: ClaimedJob) -> bool:
     """Mark a held job done in the caller's transaction; False when the lease was lost meanwhile."""
     return _finish(session, job, status=JobStatus.DONE, last_error=None)

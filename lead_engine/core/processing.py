@@ -9,15 +9,15 @@ from sqlalchemy import Engine, exists, select
 from sqlmodel import Session, col
 
 from lead_engine.core.db import read_session
-from lead_engine.core.errors import LeadEngineError
+from lead_engine.core.errors import LeadEngineError, NotFoundError
 from lead_engine.core.inbound import read_inbound
 from lead_engine.core.job_kinds import PROCESS_POLICY
-from lead_engine.core.jobs import CircuitBreaker
 from lead_engine.core.lead_fields import CANONICAL_FIELDS, InboundEmail, ParsedLead
-from lead_engine.core.leads import enqueue_sync, get_lead, lock_lead, record_event
+from lead_engine.core.leads import enqueue_sync, get_lead, held_lead, record_event
 from lead_engine.core.models import Lead, LeadEvent, RawMessage, utcnow
 from lead_engine.core.outbox import ClaimedJob
 from lead_engine.core.parsing.parser import parse_email
+from lead_engine.core.retry import CircuitBreaker
 from lead_engine.core.scoring import score_lead
 from lead_engine.core.settings import Settings
 from lead_engine.core.statuses import KEEP_STATUS_ON_REPARSE, LeadStatus
@@ -29,16 +29,31 @@ logger = logging.getLogger(__name__)
 APPROVED_KEEP = frozenset({LeadStatus.READY, LeadStatus.RETRYING, LeadStatus.DEAD})
 
 
+def load_raws(*, session: Session, lead_ids: list[str]) -> dict[str, InboundEmail | ParsedLead]:
+    """The e-mail behind each lead found (one query), or, when it is missing or unreadable, a parse that needs review."""
+    query = (
+        select(col(Lead.id), col(Lead.source), RawMessage)
+        .outerjoin(RawMessage, col(RawMessage.id) == col(Lead.raw_message_id))
+        .where(col(Lead.id).in_(lead_ids))
+    )
+    loaded: dict[str, InboundEmail | ParsedLead] = {}
+    for lead_id, source, raw in session.execute(query):
+        if raw is None:
+            loaded[lead_id] = ParsedLead(needs_review=True, reasons=["raw message missing"])
+            continue
+        try:
+            loaded[lead_id] = read_inbound(raw.content_type, raw.body, source=source)
+        except LeadEngineError as exc:
+            loaded[lead_id] = ParsedLead(needs_review=True, reasons=[f"raw message unreadable: {exc}"])
+    return loaded
+
+
 def load_raw(*, session: Session, lead_id: str) -> InboundEmail | ParsedLead:
-    """The e-mail behind a lead, or (when it is missing or unreadable) a parse that needs review."""
-    lead = get_lead(session=session, lead_id=lead_id)
-    raw = session.get(RawMessage, lead.raw_message_id)
-    if raw is None:
-        return ParsedLead(needs_review=True, reasons=["raw message missing"])
-    try:
-        return read_inbound(raw.content_type, raw.body, source=lead.source)
-    except LeadEngineError as exc:
-        return ParsedLead(needs_review=True, reasons=[f"raw message unreadable: {exc}"])
+    """The e-mail behind one lead (see ``load_raws``), or NotFoundError."""
+    loaded = load_raws(session=session, lead_ids=[lead_id])
+    if lead_id not in loaded:
+        raise NotFoundError(f"lead {lead_id} not found")
+    return loaded[lead_id]
 
 
 def was_approved(*, session: Session, lead_id: str) -> bool:
@@ -123,7 +138,8 @@ class ProcessHandler:
     def prepare(self, engine: Engine, jobs: list[ClaimedJob]) -> dict[int, InboundEmail | ParsedLead]:
         """Each job's stored e-mail, or a parse that needs review when it is missing or unreadable."""
         with read_session(engine) as session:
-            return {job.id: load_raw(session=session, lead_id=job.lead_id) for job in jobs}
+            loaded = load_raws(session=session, lead_ids=[job.lead_id for job in jobs])
+        return {job.id: loaded[job.lead_id] for job in jobs}
 
     def work(self, job: ClaimedJob, item: InboundEmail | ParsedLead) -> ParsedLead:
         """Parse the e-mail (rules, then the LLM when configured)."""
@@ -131,7 +147,7 @@ class ProcessHandler:
 
     def record(self, session: Session, job: ClaimedJob, parsed: ParsedLead) -> None:
         """Apply the parse, score the lead, route it, and queue its sync when it qualified."""
-        lead = lock_lead(session=session, lead_id=job.lead_id)
+        lead = held_lead(session=session, lead_id=job.lead_id)
         changed = apply_parsed(lead, parsed)
         values = {name: getattr(lead, name) for name in CANONICAL_FIELDS}
         verdict = score_lead(values, parsed=parsed, threshold=self.settings.qualify_threshold)
@@ -162,7 +178,7 @@ class ProcessHandler:
 
     def on_dead(self, session: Session, job: ClaimedJob, error: str) -> None:
         """A lead that cannot be processed waits for a person, its raw e-mail kept."""
-        lead = lock_lead(session=session, lead_id=job.lead_id)
+        lead = held_lead(session=session, lead_id=job.lead_id)
         if lead.status not in KEEP_STATUS_ON_REPARSE:
             lead.status, lead.last_error = LeadStatus.NEEDS_REVIEW, error
             lead.reasons = [*lead.reasons, f"processing failed: {error[:200]}"]

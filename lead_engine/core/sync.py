@@ -24,11 +24,12 @@ from lead_engine.core.db import get_engine, read_session
 from lead_engine.core.domains import registrable_domain
 from lead_engine.core.errors import ConflictError, PermanentError
 from lead_engine.core.job_kinds import SYNC_JOB
-from lead_engine.core.jobs import CircuitBreaker, JobHandler, LeaseLostError, RetryPolicy, retry_call, run_batch
-from lead_engine.core.leads import get_lead, lock_lead, record_event, restart_sync
+from lead_engine.core.jobs import JobHandler, LeaseLostError, run_batch
+from lead_engine.core.leads import get_lead, held_lead, lock_leads, record_event, restart_sync
 from lead_engine.core.models import Job, Lead, utcnow
 from lead_engine.core.notifications import enqueue_notifications, notify_handlers
 from lead_engine.core.outbox import ClaimedJob, claim_lead_job, save_progress
+from lead_engine.core.retry import CircuitBreaker, RetryPolicy, retry_call
 from lead_engine.core.settings import Settings
 from lead_engine.core.statuses import FINAL_BY_OPERATOR, SYNCABLE, JobStatus, LeadStatus
 
@@ -183,8 +184,9 @@ class SyncHandler:
         """Mark the batch's leads syncing (one commit) and copy what the calls need."""
         items: dict[int, LeadSnapshot | Skipped] = {}
         with Session(engine) as session, session.begin():
+            leads = lock_leads(session=session, lead_ids=[job.lead_id for job in jobs])
             for job in jobs:
-                lead = lock_lead(session=session, lead_id=job.lead_id)
+                lead = leads[job.lead_id]
                 if lead.status not in SYNCABLE:
                     items[job.id] = Skipped(lead.status)
                     continue
@@ -235,7 +237,7 @@ class SyncHandler:
                 session=session, lead_id=job.lead_id, action="sync_skipped", reason=result.reason, status=result.status
             )
             return
-        lead = lock_lead(session=session, lead_id=job.lead_id)
+        lead = held_lead(session=session, lead_id=job.lead_id)
         if lead.status != LeadStatus.SYNCING:
             # Rejected (or sent back to review) while the calls ran: keep that verdict, remember the company.
             _set_status(session, lead, lead.status, company_explorer_id=result.company_id)
@@ -269,7 +271,7 @@ class SyncHandler:
 
     def on_retry(self, session: Session, job: ClaimedJob, error: str, delay: float) -> None:
         """The lead shows "retrying" with the error until the next attempt."""
-        lead = lock_lead(session=session, lead_id=job.lead_id)
+        lead = held_lead(session=session, lead_id=job.lead_id)
         if lead.status in SYNCABLE:
             _set_status(session, lead, LeadStatus.RETRYING, last_error=error)
         record_event(
@@ -284,7 +286,7 @@ class SyncHandler:
 
     def on_dead(self, session: Session, job: ClaimedJob, error: str) -> None:
         """The lead goes dead with the last error kept, and the team is told."""
-        lead = lock_lead(session=session, lead_id=job.lead_id)
+        lead = held_lead(session=session, lead_id=job.lead_id)
         if lead.status in SYNCABLE and _follow_up_waiting(session, lead.id):
             # A resync queued meanwhile (say, after a correction of the rejected name) gets its chance.
             _set_status(session, lead, LeadStatus.READY, last_error=error)

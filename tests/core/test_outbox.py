@@ -15,10 +15,11 @@ from sqlmodel import Session
 from lead_engine.core.errors import PermanentError, RetryableError
 from lead_engine.core.inbound import prepare_ingest
 from lead_engine.core.ingest import write_batch
-from lead_engine.core.jobs import CircuitBreaker, RetryPolicy, resume_waiting, run_batch, schedule_until
+from lead_engine.core.jobs import resume_waiting, run_batch
 from lead_engine.core.leads import record_event
 from lead_engine.core.models import Job, LeadEvent, utcnow
 from lead_engine.core.outbox import ClaimedJob, claim_jobs, complete_job, enqueue_job, retry_job
+from lead_engine.core.retry import CircuitBreaker, RetryPolicy, schedule_until
 from lead_engine.core.settings import Settings
 
 
