@@ -30,7 +30,7 @@ APPROVED_KEEP = frozenset({LeadStatus.READY, LeadStatus.RETRYING, LeadStatus.DEA
 
 
 def load_raws(*, session: Session, lead_ids: list[str]) -> dict[str, InboundEmail | ParsedLead]:
-    """The e-mail behind each lead found (one query), or, when it is missing or unreadable, a parse that needs review."""
+    """The e-mail behind each lead found (one query); when it is missing or unreadable, a parse that needs review."""
     query = (
         select(col(Lead.id), col(Lead.source), RawMessage)
         .outerjoin(RawMessage, col(RawMessage.id) == col(Lead.raw_message_id))
