@@ -168,7 +168,24 @@ def create_explorer_app(state: ExplorerState) -> FastAPI:
     @app.get("/_stats")
     def stats() -> dict[str, int]:
         """Counts for a benchmark or test driving the stand-in in another process."""
-        return {"companies": len(state.companies), "contacts": len(state.all_contacts()), "overlaps": state.overlaps}
+        with state._lock:
+            failed = sum(1 for r in state.requests if r.status >= 500)
+            requests = len(state.requests)
+        return {
+            "companies": len(state.companies),
+            "contacts": len(state.all_contacts()),
+            "discoveries": sum(state.discoveries.values()),
+            "companies_discovered_twice": sum(1 for count in state.discoveries.values() if count > 1),
+            "overlaps": state.overlaps,
+            "requests": requests,
+            "failed": failed,
+        }
+
+    @app.post("/_control")
+    async def control(request: Request) -> dict[str, bool]:
+        """Switch the outage on or off: ``{"down": true}``."""
+        state.down = bool((await request.json()).get("down"))
+        return {"down": state.down}
 
     @app.api_route("/{path:path}", methods=["GET", "POST"])
     async def everything(path: str, request: Request) -> JSONResponse:
@@ -224,8 +241,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     parser.add_argument("--token", default=TOKEN)
+    parser.add_argument("--fail-ratio", type=float, default=0.0, help="share of requests answered 503")
+    parser.add_argument("--fail-retry-after", default="1", help="the Retry-After of those 503s")
     args = parser.parse_args()
-    state = ExplorerState(token=args.token, latency=args.latency)
+    state = ExplorerState(
+        token=args.token, latency=args.latency, fail_ratio=args.fail_ratio, fail_retry_after=args.fail_retry_after
+    )
     uvicorn.run(create_explorer_app(state), host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 
