@@ -60,6 +60,9 @@ def run_worker(settings: Settings, stop: threading.Event) -> None:
     with (
         ThreadPoolExecutor(max_workers=settings.worker_concurrency, thread_name_prefix="call") as io_pool,
         ThreadPoolExecutor(max_workers=BATCHES_IN_FLIGHT, thread_name_prefix="batch") as batch_pool,
+        # Parsing batches one after another: under one interpreter lock a second would only slow the first
+        # one's write transaction down, and every writer waits for it.
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="cpu") as cpu_pool,
     ):
         while not stop.is_set():
             if time.monotonic() >= next_heartbeat:
@@ -92,8 +95,10 @@ def run_worker(settings: Settings, stop: threading.Event) -> None:
                             )
                 except Exception:  # a database hiccup must not end the worker
                     logger.exception("claiming jobs failed", extra={"action": "worker.claim_failed"})
-            for batch in group_by_kind(claimed).values():
-                future = batch_pool.submit(run_claimed, engine, handlers, batch, pool=io_pool)
+            for kind, batch in group_by_kind(claimed).items():
+                handler = handlers.get(kind)
+                runner = batch_pool if handler is None or handler.io_bound else cpu_pool
+                future = runner.submit(run_claimed, engine, handlers, batch, pool=io_pool)
                 future.add_done_callback(_log_failure)
                 in_flight.add(future)
             if len(in_flight) >= BATCHES_IN_FLIGHT or (in_flight and not claimed):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -17,9 +20,63 @@ logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 READ_ONLY = {"lead_engine_read_only": True}
+BUSY_TIMEOUT_SECONDS = 30.0
+_HOLDS_GATE = "lead_engine_holds_write_gate"
 
 
-def _configure_sqlite(engine: Engine, cache_mib: int | None) -> None:
+class WriteGate:
+    """One SQLite writer at a time across every process and thread sharing a database file, in arrival order.
+
+    SQLite makes a writer that finds the lock taken poll for it with growing sleeps (up to 100 ms), so a
+    process that writes often (the worker) keeps winning against one that waits (the ingest writer). Here
+    writers queue on a lock in the kernel (``flock`` on a file beside the database) and wake the moment the
+    previous transaction ends. A process that dies releases it with its file descriptors.
+    """
+
+    def __init__(self, path: str, *, timeout: float) -> None:
+        self.path = f"{path}-writelock"
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._threads = threading.Lock()
+        self._timeout = timeout
+
+    def acquire(self) -> None:
+        """Wait for the turn to write; OperationalError-like TimeoutError after ``timeout`` in this process."""
+        if not self._threads.acquire(timeout=self._timeout):
+            raise TimeoutError(f"waited {self._timeout:g} s to write to the database")
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def release(self) -> None:
+        """Let the next writer in."""
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+
+_GATES: dict[str, WriteGate] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def write_gate(path: str, *, timeout: float = BUSY_TIMEOUT_SECONDS) -> WriteGate:
+    """The process's gate for one SQLite file (created on first use)."""
+    key = os.path.realpath(path)
+    with _GATES_LOCK:
+        if key not in _GATES:
+            _GATES[key] = WriteGate(key, timeout=timeout)
+        return _GATES[key]
+
+
+def gate_of(engine: Engine) -> WriteGate | None:
+    """The write gate of a SQLite file engine (None for PostgreSQL and in-memory SQLite)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return write_gate(database)
+
+
+def _configure_sqlite(engine: Engine, cache_mib: int | None, gate: WriteGate | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own handling breaks savepoints).
@@ -27,7 +84,7 @@ def _configure_sqlite(engine: Engine, cache_mib: int | None) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         if cache_mib:
             cursor.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
@@ -38,7 +95,36 @@ def _configure_sqlite(engine: Engine, cache_mib: int | None) -> None:
         # A deferred transaction that reads and then writes fails with "database is locked" whatever
         # the timeout; taking the write lock up front makes writers queue on busy_timeout instead.
         read_only = connection.get_execution_options().get("lead_engine_read_only", False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if read_only or gate is None:
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            return
+        gate.acquire()
+        connection.info[_HOLDS_GATE] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _let_go(connection.info)
+            raise
+
+    def _end(connection: Connection, finish: str) -> None:
+        # The transaction ends here, not in SQLAlchemy's own call after this event: the gate opens only
+        # once COMMIT (and its fsync) or ROLLBACK is done. SQLAlchemy's call then finds nothing to end.
+        if not connection.info.get(_HOLDS_GATE):
+            return
+        try:
+            getattr(connection.connection.dbapi_connection, finish)()
+        finally:
+            _let_go(connection.info)
+
+    event.listen(engine, "commit", lambda connection: _end(connection, "commit"))
+    event.listen(engine, "rollback", lambda connection: _end(connection, "rollback"))
+    # A connection that goes back to the pool or is thrown away mid-transaction must not keep the gate.
+    event.listen(engine.pool, "checkin", lambda _dbapi, record: _let_go(record.info))
+    event.listen(engine.pool, "invalidate", lambda _dbapi, record, _exc: _let_go(record.info))
+
+    def _let_go(info: dict[Any, Any]) -> None:
+        if info.pop(_HOLDS_GATE, False) and gate is not None:
+            gate.release()
 
 
 def create_db_engine(database_url: str, *, cache_mib: int | None = None) -> Engine:
@@ -51,8 +137,8 @@ def create_db_engine(database_url: str, *, cache_mib: int | None = None) -> Engi
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        _configure_sqlite(engine, cache_mib)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_SECONDS})
+        _configure_sqlite(engine, cache_mib, gate_of(engine))
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 

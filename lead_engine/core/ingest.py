@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
+from lead_engine.core.db import gate_of
 from lead_engine.core.errors import IngestUnavailableError, LeadEngineError, UnprocessableError
 from lead_engine.core.ids import new_id
 from lead_engine.core.inbound import PreparedIngest
@@ -142,6 +143,9 @@ def write_batch(engine: Engine, items: list[PreparedIngest]) -> list[IngestOutco
 
 
 def _write_rows(engine: Engine, rows: _Rows, items: list[PreparedIngest]) -> list[IngestOutcome | LeadEngineError]:
+    gate = gate_of(engine)
+    if gate is not None:
+        gate.acquire()
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
@@ -178,6 +182,8 @@ def _write_rows(engine: Engine, rows: _Rows, items: list[PreparedIngest]) -> lis
         raise
     finally:
         connection.close()
+        if gate is not None:
+            gate.release()
     return [
         result
         if isinstance(result, LeadEngineError)

@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     # Waits between notification attempts; the last one repeats until `notify_retry_hours` have passed.
     notify_retry_schedule: Annotated[list[float], NoDecode] = [10, 60, 300, 900, 1800]
     job_lease_seconds: float = 300.0
-    worker_batch_size: int = 100
+    worker_batch_size: int = 20
     worker_concurrency: int = 8
     worker_poll_seconds: float = 0.5
 
