@@ -144,6 +144,8 @@ def _sync(settings: Settings, lead_id: str) -> None:
     if status == "synced":
         print(f"lead {lead_id}: synced (Company Explorer id {lead.company_explorer_id})")
         return
+    if status == "retrying":
+        sys.exit(f"lead {lead_id}: retrying, the worker tries again on the sync schedule: {lead.last_error}")
     sys.exit(f"lead {lead_id}: {status}: {lead.last_error or 'see the lead events'}")
 
 
@@ -170,7 +172,9 @@ def main(argv: list[str] | None = None) -> None:
     reparse.add_argument("--dry-run", action="store_true", help="show per field how many leads would change")
     reparse.add_argument("--since", type=_day, help="only leads received on or after this day (YYYY-MM-DD)")
     reparse.add_argument("--limit", type=int, default=500, help="at most this many leads, newest first")
-    sync = commands.add_parser("sync", help="sync one lead to the Company Explorer now, retrying until synced or dead")
+    sync = commands.add_parser(
+        "sync", help="sync one lead to the Company Explorer now; retries due within a minute are waited for"
+    )
     sync.add_argument("lead_id")
     args = parser.parse_args(argv)
 
