@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, text, update
+from sqlalchemy import Select, and_, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -72,20 +72,13 @@ def enqueue_job(
     session.execute(stmt)
 
 
-def claim_jobs(
-    *,
-    session: Session,
-    worker: str,
-    limit: int,
-    lease_seconds: float,
-    kinds: Collection[str] | None = None,
-    skip_kinds: Collection[str] = (),
-) -> list[ClaimedJob]:
-    """Take up to ``limit`` due jobs (or jobs whose lease ran out) for this worker, and commit the claim.
+def due_jobs(
+    now: datetime, *, limit: int, kinds: Collection[str] | None = None, skip_kinds: Collection[str] = ()
+) -> Select[Job]:
+    """The query for due jobs (or jobs whose lease ran out), oldest due first.
 
-    ``kinds`` limits the claim to those kinds; ``skip_kinds`` leaves those (their service is down) waiting.
+    It reads the ``(status, run_after)`` index for both conditions, so done jobs kept as history never slow it.
     """
-    now = utcnow()
     other = aliased(Job)
     # One in-flight job of a kind per lead: skip a lead whose same-kind job another worker holds.
     busy = exists().where(
@@ -106,6 +99,24 @@ def claim_jobs(
         query = query.where(col(Job.kind).in_(list(kinds)))
     if skip_kinds:
         query = query.where(col(Job.kind).not_in(list(skip_kinds)))
+    return query
+
+
+def claim_jobs(
+    *,
+    session: Session,
+    worker: str,
+    limit: int,
+    lease_seconds: float,
+    kinds: Collection[str] | None = None,
+    skip_kinds: Collection[str] = (),
+) -> list[ClaimedJob]:
+    """Take up to ``limit`` due jobs (or jobs whose lease ran out) for this worker, and commit the claim.
+
+    ``kinds`` limits the claim to those kinds; ``skip_kinds`` leaves those (their service is down) waiting.
+    """
+    now = utcnow()
+    query = due_jobs(now, limit=limit, kinds=kinds, skip_kinds=skip_kinds)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=Job)
     with session.begin():

@@ -18,7 +18,7 @@ from lead_engine.core.ingest import write_batch
 from lead_engine.core.jobs import resume_waiting, run_batch
 from lead_engine.core.leads import record_event
 from lead_engine.core.models import Job, LeadEvent, utcnow
-from lead_engine.core.outbox import ClaimedJob, claim_jobs, complete_job, enqueue_job, retry_job
+from lead_engine.core.outbox import ClaimedJob, claim_jobs, complete_job, due_jobs, enqueue_job, retry_job
 from lead_engine.core.retry import CircuitBreaker, RetryPolicy, schedule_until
 from lead_engine.core.settings import Settings
 
@@ -311,3 +311,14 @@ def test_claim_skips_jobs_not_yet_due(engine: Engine) -> None:
         assert not [
             job for job in claim_jobs(session=session, worker="w", limit=10, lease_seconds=60) if job.kind == "later"
         ]
+
+
+def test_claims_read_the_claim_index_so_done_jobs_never_slow_them(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the query plan is SQLite's")
+    query = due_jobs(utcnow(), limit=20, skip_kinds=["sync"])
+    sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+    with engine.connect() as connection:
+        plan = " / ".join(row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+    assert plan.count("USING INDEX ix_jobs_claim") == 2, plan  # queued and due; running with an expired lease
+    assert "SCAN jobs" not in plan.replace("SCAN jobs_1", ""), plan
