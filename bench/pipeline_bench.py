@@ -39,7 +39,7 @@ from lead_engine.core.ingest import write_batch
 from lead_engine.core.models import Lead
 from lead_engine.core.statuses import LeadStatus
 from tests.support.company_explorer_server import TOKEN as EXPLORER_TOKEN
-from tests.support.servers import engine_env, free_port, wait_for_http
+from tests.support.servers import engine_env, free_port, stop_process, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK = ["wrk", "-t2", "--latency", "-s", str(ROOT / "bench" / "ingest.lua")]
@@ -116,12 +116,7 @@ def running_stack(
             wait_for_http(f"{url}/api/health", process=process, timeout=60)
         yield Stack(directory, database_url, urls, process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=90)
         log.close()
 
 

@@ -1,4 +1,4 @@
-"""Sync with real worker processes: two workers share the work safely, a killed worker's job is finished later."""
+"""Sync with real worker processes: two workers share the work safely, an ingested mail ends synced and announced."""
 
 from __future__ import annotations
 
@@ -22,9 +22,7 @@ from tests.conftest import API_TOKEN
 from tests.support.company_explorer_server import TOKEN, ExplorerState
 from tests.support.ready_leads import (
     WEBHOOK_SECRET,
-    actions_of,
     add_ready_lead,
-    jobs_of,
     lead_of,
     running_explorer,
     running_sink,
@@ -107,32 +105,6 @@ def test_two_workers_sync_200_leads_once_each(
     for event in events:
         per_lead[event.lead_id].append(event.action)
     assert {tuple(actions) for actions in per_lead.values()} == {("sync_started", "synced")}
-
-
-def test_a_job_of_a_killed_worker_is_finished_by_another_and_the_company_exists_once(
-    engine: Engine, settings: Settings, explorer: tuple[ExplorerState, str], tmp_path: Path
-) -> None:
-    state, url = explorer
-    cfg = sync_settings(settings, url)
-    env = worker_env(cfg, LEAD_ENGINE_JOB_LEASE_SECONDS="2")
-    state.hold_contacts = True
-    lead_id = add_ready_lead(engine, cfg, website="https://muster.de")
-    doomed, rescuer = tmp_path / "doomed", tmp_path / "rescuer"
-    doomed.mkdir(), rescuer.mkdir()
-    with engine_process("worker", env, cwd=doomed) as worker:
-        # The company is created; the worker dies while it adds the contact.
-        wait_for(lambda: state.held == 1, timeout=60, what="the contact request")
-        worker.kill()
-        worker.wait(timeout=10)
-    assert lead_of(engine, lead_id).status == "syncing"
-    state.hold_contacts = False
-    with engine_process("worker", env, cwd=rescuer):
-        wait_for(lambda: lead_of(engine, lead_id).status == "synced", timeout=60, what="sync after the crash")
-
-    assert len(state.companies) == 1 and len(state.all_contacts()) == 1
-    [job] = jobs_of(engine, lead_id, "sync")
-    assert (job.status, job.attempts) == ("done", 2)
-    assert actions_of(engine, lead_id) == ["sync_started", "sync_started", "synced"]
 
 
 def test_an_ingested_email_ends_synced_and_announced(

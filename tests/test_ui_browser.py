@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from lead_engine.core.leads import correct_lead, get_lead
 from lead_engine.core.settings import Settings
-from tests.support.servers import ROOT, engine_env, free_port, wait_for_http
+from tests.support.servers import ROOT, engine_env, free_port, stop_process, wait_for_http
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -60,12 +60,7 @@ def ui(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[tuple[str
             wait_for_http(f"http://127.0.0.1:{ui_port}/_stcore/health", timeout=60, process=process)
             yield f"http://127.0.0.1:{ui_port}", f"http://127.0.0.1:{api_port}"
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 def ingest(api_url: str, subject: str, text: str, html: str = "") -> str:

@@ -81,6 +81,18 @@ def engine_env(settings_env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """SIGTERM, and SIGKILL when it has not ended within ``timeout`` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextmanager
 def engine_process(
     command: str, env: dict[str, str], *, cwd: Path, health_url: str | None = None
@@ -99,11 +111,5 @@ def engine_process(
             wait_for_http(health_url, process=process)
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
         log.close()
