@@ -46,6 +46,9 @@ from lead_engine.core.webhooks import authorize
 
 logger = logging.getLogger(__name__)
 
+# Deeper than any list gets; larger numbers overflow the database drivers' 64-bit integers.
+MAX_OFFSET = 1_000_000_000
+
 
 class LeadPatch(BaseModel):
     """Operator corrections: the version read, and the fields to change."""
@@ -173,9 +176,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         q: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        min_score: int | None = None,
+        min_score: Annotated[int | None, Query(ge=0, le=100)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict[str, Any]:
         """A page of leads, newest first, filtered; ``total`` counts every match."""
         items, total = list_leads(

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 from starlette.datastructures import Headers
 
 from lead_engine.core.errors import (
+    BadRequestError,
     ConflictError,
     IngestUnavailableError,
     LeadEngineError,
@@ -25,7 +26,7 @@ from lead_engine.core.errors import (
     UnprocessableError,
     UnsupportedMediaTypeError,
 )
-from lead_engine.core.inbound import prepare_ingest
+from lead_engine.core.inbound import check_request_keys, prepare_ingest
 from lead_engine.core.ingest_writer import IngestWriter
 from lead_engine.core.settings import Settings
 from lead_engine.core.webhooks import authorize
@@ -39,6 +40,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 INGEST_PATH = "/api/ingest"
 RETRY_AFTER = "5"
 STATUS_CODES: dict[type[LeadEngineError], int] = {
+    BadRequestError: 400,
     UnauthorizedError: 401,
     NotFoundError: 404,
     ConflictError: 409,
@@ -89,6 +91,7 @@ INGEST_OPERATION: dict[str, Any] = {
         **{
             code: {"description": text, "content": {"application/json": {"schema": _REASON}}}
             for code, text in (
+                ("400", "an Idempotency-Key or webhook-id over 255 characters"),
                 ("401", "no valid bearer token or webhook signature"),
                 ("413", "body over the size limit"),
                 ("415", "neither JSON nor message/rfc822"),
@@ -141,6 +144,7 @@ async def _store(settings: Settings, writer: IngestWriter, scope: Scope, receive
     signed = bool(headers.get("webhook-signature"))
     if not signed:
         authorize(settings, headers)  # before reading: an unauthenticated body is never read
+    check_request_keys(headers.get("idempotency-key"), headers.get("webhook-id"))
     body = await read_limited_body(receive, settings.max_body_bytes, headers.get("content-length", ""))
     if body is None:
         return None

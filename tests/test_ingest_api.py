@@ -61,6 +61,53 @@ def test_ingest_same_key_with_other_body_is_422(client: httpx.Client) -> None:
     assert "Idempotency-Key" in response.json()["detail"]
 
 
+def test_the_same_json_written_differently_under_one_key_is_a_repeat(client: httpx.Client) -> None:
+    first = client.post("/api/ingest", json=TRADINGTWINS, headers={"Idempotency-Key": "k"}).json()
+    # Other key order and spacing, as another JSON library (or an n8n expression) would write it.
+    rewritten = json.dumps(dict(reversed(list(TRADINGTWINS.items()))), indent=2, ensure_ascii=True)
+    again = client.post(
+        "/api/ingest",
+        content=rewritten.encode(),
+        headers={"Idempotency-Key": "k", "Content-Type": "application/json"},
+    )
+    assert again.status_code == 200, again.text
+    assert again.json() == {**first, "duplicate": True}
+
+
+@pytest.mark.parametrize(
+    ("header", "length", "expected"),
+    [
+        ("Idempotency-Key", 255, 202),  # the longest key Stripe takes
+        ("Idempotency-Key", 256, 400),  # one more is refused, never cut
+        ("webhook-id", 256, 400),
+    ],
+)
+def test_a_key_over_255_characters_is_refused_with_the_reason(
+    client: httpx.Client, header: str, length: int, expected: int
+) -> None:
+    response = client.post("/api/ingest", json=TRADINGTWINS, headers={header: "k" * length})
+    assert response.status_code == expected, response.text
+    if expected == 400:
+        assert response.json()["detail"] == f"{header} is {length} characters long; at most 255 are allowed"
+
+
+def test_long_keys_with_a_common_prefix_are_two_keys(client: httpx.Client) -> None:
+    prefix = "n8n-execution-" + "x" * 230
+    first = client.post("/api/ingest", json=TRADINGTWINS, headers={"Idempotency-Key": prefix + "-1"})
+    other = {**TRADINGTWINS, "subject": "another enquiry"}
+    second = client.post("/api/ingest", json=other, headers={"Idempotency-Key": prefix + "-2"})
+    assert (first.status_code, second.status_code) == (202, 202), second.text
+    assert first.json()["lead_id"] != second.json()["lead_id"]
+
+
+def test_a_long_message_id_still_finds_its_repeat(client: httpx.Client) -> None:
+    message_id = "<" + "a" * 400 + "@mail.example>"
+    mail = {**TRADINGTWINS, "message_id": message_id}
+    first = client.post("/api/ingest", json=mail).json()
+    again = client.post("/api/ingest", json={**mail, "raw_body": "edited on the way, same Message-ID"}).json()
+    assert again == {**first, "duplicate": True}
+
+
 def test_ingest_50_concurrent_identical_posts_give_one_lead(client: httpx.Client, api_url: str) -> None:
     def post(_: int) -> httpx.Response:
         with httpx.Client(base_url=api_url, headers=client.headers, timeout=60) as own:

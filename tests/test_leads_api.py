@@ -142,3 +142,20 @@ def test_reparse_keeps_an_operator_approval(
     lead = client.get(f"/api/leads/{three_leads[2]}").json()
     assert lead["status"] == "ready"
     assert [event["action"] for event in lead["events"]][-1] == "parsed"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"offset": "9223372036854775808"},  # one past the largest 64-bit integer: an OverflowError in the driver
+        {"offset": "-1"},
+        {"min_score": "99999999999999999999"},
+        {"min_score": "-5"},
+        {"limit": "0"},
+    ],
+)
+def test_out_of_range_query_parameters_are_422_with_the_reason(client: httpx.Client, params: dict[str, str]) -> None:
+    response = client.get("/api/leads", params=params)
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["query", next(iter(params))]

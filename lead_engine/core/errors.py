@@ -7,6 +7,10 @@ class LeadEngineError(Exception):
     """Base of every error the engine raises on purpose."""
 
 
+class BadRequestError(LeadEngineError):
+    """The request is malformed in a way its sender must fix (a header longer than allowed)."""
+
+
 class UnprocessableError(LeadEngineError):
     """The request cannot be used: unreadable, carries nothing to parse, or contradicts an earlier one."""
 

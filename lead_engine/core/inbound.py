@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from email.utils import parseaddr, parsedate_to_datetime
 from typing import Any, NamedTuple
 
-from lead_engine.core.errors import UnprocessableError, UnsupportedMediaTypeError
+from lead_engine.core.errors import BadRequestError, UnprocessableError, UnsupportedMediaTypeError
 from lead_engine.core.lead_fields import InboundEmail
 from lead_engine.core.mime import email_input_from_mime, has_mail_headers, normalise_newlines
 
@@ -52,7 +52,9 @@ class PreparedIngest(NamedTuple):
     received_at: datetime | None
     content_type: str
     body: bytes
+    # The parsed request a repeat must match, and (for keys stored before requests were compared parsed) its bytes.
     request_hash: str
+    body_hash: str
     keys: tuple[str, ...]
     idempotency_key: str | None
     request_headers: dict[str, str]
@@ -217,10 +219,39 @@ def content_hash(email: InboundEmail) -> str:
     return hashlib.sha256("\n".join(_normalised(part) for part in parts).encode()).hexdigest()
 
 
+# Stripe's limit: a longer key is refused, never cut (two keys with a common prefix would collide).
+MAX_KEY_LENGTH = 255
+
+
+def check_request_keys(idempotency_key: str | None, webhook_id: str | None) -> None:
+    """BadRequestError when the caller's Idempotency-Key or webhook-id is longer than 255 characters."""
+    for name, value in (("Idempotency-Key", idempotency_key), ("webhook-id", webhook_id)):
+        if value is not None and len(value.strip()) > MAX_KEY_LENGTH:
+            raise BadRequestError(
+                f"{name} is {len(value.strip())} characters long; at most {MAX_KEY_LENGTH} are allowed"
+            )
+
+
 def message_id_key(message_id: str) -> str | None:
-    """The idempotency key a Message-ID is stored under, or None for an empty one."""
+    """The idempotency key a Message-ID is stored under (a long one by its hash), or None for an empty one."""
     bare = message_id.strip("<> ")
-    return f"msgid:{bare[:280]}" if bare else None
+    if len(bare) > MAX_KEY_LENGTH:
+        bare = "sha256:" + hashlib.sha256(bare.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"msgid:{bare}" if bare else None
+
+
+def request_hash(content_type: str, body: bytes) -> str:
+    """What a repeat under the same Idempotency-Key must match: the parsed JSON (whatever its key order or
+    spacing), else the bytes."""
+    kind = media_type(content_type)
+    if kind in JSON_TYPES or kind.endswith("+json"):
+        try:
+            canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        except ValueError:
+            pass
+        else:
+            return "json:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(body).hexdigest()
 
 
 def prepare_ingest(
@@ -254,12 +285,13 @@ def prepare_email(
     """An e-mail already read from ``body`` (strictly, see ``read_inbound``), ready to store with its keys."""
     if not (email.subject.strip() or email.text.strip() or email.html.strip()):
         raise UnprocessableError("nothing to parse: the message has no subject, text or HTML")
+    check_request_keys(idempotency_key, webhook_id)
     keys: list[str] = []
-    idem = f"idem:{idempotency_key.strip()[:280]}" if idempotency_key and idempotency_key.strip() else None
+    idem = f"idem:{idempotency_key.strip()}" if idempotency_key and idempotency_key.strip() else None
     if idem:
         keys.append(idem)
     if webhook_id and webhook_id.strip():
-        keys.append(f"webhook:{webhook_id.strip()[:280]}")
+        keys.append(f"webhook:{webhook_id.strip()}")
     if email.message_id and (msgid := message_id_key(email.message_id)):
         keys.append(msgid)
     keys.append(f"hash:{content_hash(email)}")
@@ -271,7 +303,8 @@ def prepare_email(
         received_at=email.received_at,
         content_type=media_type(content_type)[:255],
         body=body,
-        request_hash=hashlib.sha256(body).hexdigest(),
+        request_hash=request_hash(content_type, body),
+        body_hash=hashlib.sha256(body).hexdigest(),
         keys=tuple(dict.fromkeys(keys)),
         idempotency_key=idem,
         request_headers={name: value for name, value in headers.items() if value},

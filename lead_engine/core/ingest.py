@@ -160,7 +160,8 @@ def _write_rows(engine: Engine, rows: _Rows, items: list[PreparedIngest]) -> lis
         }
         results: list[tuple[str, bool] | LeadEngineError] = []
         for item in items:
-            if item.idempotency_key in known and known[item.idempotency_key][1] not in (None, item.request_hash):
+            stored_hash = known[item.idempotency_key][1] if item.idempotency_key in known else None
+            if stored_hash not in (None, item.request_hash, item.body_hash):
                 results.append(UnprocessableError("Idempotency-Key was already used with a different body"))
                 continue
             match = next((known[key][0] for key in item.keys if key in known), None)
