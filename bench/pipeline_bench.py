@@ -355,29 +355,10 @@ def _median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def main() -> None:
-    """Measure, print, and with --write-docs write the Pipeline sections of docs/BENCHMARKS.md."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=6)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--backlog", type=int, default=20000, help="leads the worker drains during the load")
-    parser.add_argument("--drain", type=int, default=5000, help="leads of the drain-rate backlog")
-    parser.add_argument("--postgres", metavar="ADMIN_URL", help="fresh PostgreSQL databases, 2 APIs and 2 workers")
-    parser.add_argument("--faults", action="store_true", help="also the flaky and the downed Company Explorer")
-    parser.add_argument("--outage-seconds", type=float, default=600)
-    parser.add_argument("--write-docs", action="store_true")
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is needed: apt-get install wrk")
-    workdir = Path(tempfile.mkdtemp(prefix="lead-engine-pipeline-"))
-    load_before = os.getloadavg()[0]
-    with running_explorer() as explorer_url:
-        rounds = [measure_round(args, workdir, number, explorer_url) for number in range(args.rounds)]
-    faults = (flaky_sync(args, workdir), outage(args, workdir)) if args.faults else None
-    load_after = os.getloadavg()[0]
-    shutil.rmtree(workdir, ignore_errors=True)
-
+def pipeline_section(
+    args: argparse.Namespace, rounds: list[Round], load_before: float, load_after: float
+) -> tuple[str, str]:
+    """The title and text of the Pipeline section for these rounds."""
     ratios = [r.ours.rps / r.bare.rps for r in rounds]
     backend = "PostgreSQL, 2 APIs + 2 workers" if args.postgres else "SQLite, 1 API + 1 worker"
     rows = "\n".join(
@@ -406,9 +387,37 @@ needs_review, and from ready to synced, each between 10 % and 90 % of the backlo
 - drain rate: **{_median([r.drain_rate for r in rounds]):.0f} leads/s** (target ≥ 300); ready → synced **{_median([r.sync_rate for r in rounds]):.0f} leads/s** (target ≥ 200)
 """  # noqa: E501
     title = "Pipeline (PostgreSQL)" if args.postgres else "Pipeline (SQLite)"
-    print(body)
-    if args.write_docs:
-        write_section(title, body)
+    return title, body
+
+
+def main() -> None:
+    """Measure, print, and with --write-docs write the Pipeline sections of docs/BENCHMARKS.md."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=6)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--backlog", type=int, default=20000, help="leads the worker drains during the load")
+    parser.add_argument("--drain", type=int, default=5000, help="leads of the drain-rate backlog")
+    parser.add_argument("--postgres", metavar="ADMIN_URL", help="fresh PostgreSQL databases, 2 APIs and 2 workers")
+    parser.add_argument("--faults", action="store_true", help="also the flaky and the downed Company Explorer")
+    parser.add_argument("--outage-seconds", type=float, default=600)
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+    workdir = Path(tempfile.mkdtemp(prefix="lead-engine-pipeline-"))
+    load_before = os.getloadavg()[0]
+    with running_explorer() as explorer_url:
+        rounds = [measure_round(args, workdir, number, explorer_url) for number in range(args.rounds)]
+    faults = (flaky_sync(args, workdir), outage(args, workdir)) if args.faults else None
+    load_after = os.getloadavg()[0]
+    shutil.rmtree(workdir, ignore_errors=True)
+
+    if rounds:
+        title, body = pipeline_section(args, rounds, load_before, load_after)
+        print(body)
+        if args.write_docs:
+            write_section(title, body)
     if faults:
         flaky, down = faults
         fault_body = f"""

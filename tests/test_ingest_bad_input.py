@@ -127,3 +127,16 @@ def test_client_leaving_mid_body_stores_nothing(client: httpx.Client, api_url: s
         )
     assert client.get("/api/health").json()["status"] == "ok"
     assert client.get("/api/leads").json()["total"] == 0
+
+
+def test_a_signature_header_without_a_webhook_secret_is_refused_before_the_body(api_url: str) -> None:
+    host, port = api_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        # A body is announced but never sent: only an answer that needs no body can come back.
+        sock.sendall(
+            b"POST /api/ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"webhook-id: msg_1\r\nwebhook-timestamp: 1\r\nwebhook-signature: v1,AAAA\r\nContent-Length: 100000\r\n\r\n"
+        )
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert b"bearer token" in answer
