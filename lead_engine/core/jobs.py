@@ -95,7 +95,9 @@ def _work(handler: JobHandler, job: ClaimedJob, item: Any) -> Any:
             breaker.record_failure(_describe(exc))
         return Failure(exc, refund=probe)
     except Exception as exc:  # a bug in one job must not stop the batch
-        if not isinstance(exc, LeadEngineError):
+        if isinstance(exc, PermanentError) and breaker is not None:
+            breaker.record_success()  # a final answer (a 4xx): the service is up, this job is what failed
+        elif not isinstance(exc, LeadEngineError):
             logger.exception("job failed", extra={"action": "job.failed", "job_id": job.id, "kind": job.kind})
         return Failure(exc)
     if breaker is not None:
@@ -131,10 +133,10 @@ def run_batch(
             exc_info=True,
             extra={"action": "job.batch_split"},
         )
-    return [state for job in jobs for state in run_batch_records(engine, handler, job, results[job.id])]
+    return [state for job in jobs for state in _record_alone(engine, handler, job, results[job.id])]
 
 
-def run_batch_records(engine: Engine, handler: JobHandler, job: ClaimedJob, result: Any) -> list[str]:
+def _record_alone(engine: Engine, handler: JobHandler, job: ClaimedJob, result: Any) -> list[str]:
     """Record one job's outcome in a transaction of its own; a failing record retries the job."""
     try:
         with Session(engine) as session, session.begin():
