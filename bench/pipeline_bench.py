@@ -422,9 +422,9 @@ def main() -> None:
         flaky, down = faults
         fault_body = f"""
 Command: `.venv/bin/python -m bench.pipeline_bench --faults --outage-seconds {args.outage_seconds:g}`. {machine_line()}
-The supervisord stack on SQLite with the shipped defaults (two retries of a call within an attempt, waits of
-10 s, 1 min, 5 min, 30 min, 2 h, 6 h, 12 h between attempts, a breaker after 5 failed attempts in a row
-probing every 5–60 s).
+The supervisord stack on SQLite with the shipped defaults (three retries of a call within an attempt, waits
+of 10 s, 1 min, 5 min, 30 min, 2 h, 6 h, 12 h between attempts, a breaker after 5 failed attempts in a row over
+at least 10 s, probing every 5–60 s).
 
 - **Half the Company Explorer calls failing** (503, `Retry-After: 1`), 20 new leads: **{flaky["synced"]} of 20
   synced** after {flaky["seconds"]:.0f} s (target: 20 within 120 s), {flaky["dead"]} dead; the stand-in holds

@@ -132,6 +132,7 @@ def test_a_company_explorer_outage_is_probed_alerted_once_and_every_lead_synced_
             LEAD_ENGINE_SYNC_RETRY_SCHEDULE="0.2,0.5,1,1,1,1,1",
             LEAD_ENGINE_SYNC_CALL_RETRIES="1",
             LEAD_ENGINE_BREAKER_FAILURES="3",
+            LEAD_ENGINE_BREAKER_DOWN_SECONDS="0.5",
             LEAD_ENGINE_BREAKER_PROBE_SECONDS="0.5",
             LEAD_ENGINE_BREAKER_MAX_PROBE_SECONDS="1",
             LEAD_ENGINE_WORKER_CONCURRENCY="4",

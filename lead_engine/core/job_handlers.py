@@ -42,12 +42,7 @@ def watch_breaker(engine: Engine, breaker: CircuitBreaker, kinds: list[str]) -> 
 
 def build_handlers(engine: Engine, settings: Settings) -> dict[str, JobHandler]:
     """Every job kind's handler, each outside service with one breaker that tells the operator."""
-    company_explorer = CircuitBreaker(
-        "Company Explorer",
-        threshold=settings.breaker_failures,
-        probe_seconds=settings.breaker_probe_seconds,
-        max_probe_seconds=settings.breaker_max_probe_seconds,
-    )
+    company_explorer = CircuitBreaker.for_service("Company Explorer", settings)
     handlers: dict[str, JobHandler] = {
         PROCESS_JOB: ProcessHandler(settings),
         SYNC_JOB: SyncHandler(engine, settings, company_explorer),

@@ -255,12 +255,7 @@ def notify_handlers(settings: Settings) -> dict[str, NotifyHandler]:
     """A handler per channel and event; both events of a channel share that service's breaker."""
     handlers = {}
     for channel in CHANNELS:
-        breaker = CircuitBreaker(
-            SERVICE_NAMES[channel],
-            threshold=settings.breaker_failures,
-            probe_seconds=settings.breaker_probe_seconds,
-            max_probe_seconds=settings.breaker_max_probe_seconds,
-        )
+        breaker = CircuitBreaker.for_service(SERVICE_NAMES[channel], settings)
         for event in EVENTS:
             handlers[notify_kind(channel, event)] = NotifyHandler(channel, settings, breaker)
     return handlers

@@ -14,6 +14,7 @@ from typing import Any
 
 from lead_engine.core.errors import RetryableError
 from lead_engine.core.models import utcnow
+from lead_engine.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -56,15 +57,18 @@ class RetryPolicy:
 class CircuitBreaker:
     """One outside service's health as this process sees it: closed (calls go), open (only probes go).
 
-    After ``threshold`` consecutive failed attempts it opens; then one probe is let through every
-    ``probe_seconds`` (doubling up to ``max_probe_seconds``) until one succeeds and closes it.
+    It opens after ``threshold`` failed attempts in a row that span at least ``down_seconds`` (a service
+    that fails half its calls still answers in between, and stays closed); then one probe is let through
+    every ``probe_seconds`` (doubling up to ``max_probe_seconds``) until one succeeds and closes it.
     """
 
     service: str
     threshold: int = 5
+    down_seconds: float = 10.0
     probe_seconds: float = 5.0
     max_probe_seconds: float = 60.0
     failures: int = 0
+    failing_since: float = 0.0
     down_since: datetime | None = None
     next_probe: float = 0.0
     probe_wait: float = 0.0
@@ -73,6 +77,17 @@ class CircuitBreaker:
     on_open: Callable[[CircuitBreaker], None] | None = None
     on_close: Callable[[CircuitBreaker], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def for_service(cls, service: str, settings: Settings) -> CircuitBreaker:
+        """The breaker of one outside service, as the settings configure it."""
+        return cls(
+            service,
+            threshold=settings.breaker_failures,
+            down_seconds=settings.breaker_down_seconds,
+            probe_seconds=settings.breaker_probe_seconds,
+            max_probe_seconds=settings.breaker_max_probe_seconds,
+        )
 
     @property
     def is_open(self) -> bool:
@@ -98,9 +113,13 @@ class CircuitBreaker:
     def record_failure(self, error: str) -> bool:
         """Count a failed attempt; True when this one opened the breaker."""
         with self._lock:
+            now = time.monotonic()
+            if not self.failures:
+                self.failing_since = now
             self.failures += 1
             self.last_error = error
-            if self.down_since is not None or self.failures < self.threshold:
+            failing_for = now - self.failing_since
+            if self.down_since is not None or self.failures < self.threshold or failing_for < self.down_seconds:
                 return False
             self.down_since = utcnow()
             self.probe_wait = self.probe_seconds

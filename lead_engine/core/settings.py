@@ -94,11 +94,12 @@ class Settings(BaseSettings):
     sync_retry_schedule: Annotated[list[float], NoDecode] = [10, 60, 300, 1800, 7200, 21600, 43200]
     # Within one attempt, a call that fails for a passing reason is tried again this often, waiting
     # `sync_call_backoff` seconds (then four times that), or what Retry-After asks up to its bound.
-    sync_call_retries: int = 2
+    sync_call_retries: int = 3
     sync_call_backoff: float = 0.5
     sync_call_retry_after_max: float = 10.0
     # An outside service failing this many attempts in a row counts as down: only probes go out until it answers.
     breaker_failures: int = 5
+    breaker_down_seconds: float = 10.0
     breaker_probe_seconds: float = 5.0
     breaker_max_probe_seconds: float = 60.0
     # Waits between notification attempts; the last one repeats until `notify_retry_hours` have passed.

@@ -266,7 +266,7 @@ def test_the_default_sync_schedule_retries_for_about_a_day(settings: Settings) -
 def test_an_open_breaker_lets_one_probe_through_and_gives_the_others_their_attempt_back(engine: Engine) -> None:
     lead_ids = _leads(engine, 8)
     opened: list[str] = []
-    breaker = CircuitBreaker("Company Explorer", threshold=3, probe_seconds=0.2, max_probe_seconds=0.4)
+    breaker = CircuitBreaker("Company Explorer", threshold=3, down_seconds=0, probe_seconds=0.2, max_probe_seconds=0.4)
     breaker.on_open = lambda b: opened.append(b.describe())
     handler = ScriptedHandler(breaker=breaker, schedule=(0.0,) * 5)
     handler.outage = RetryableError("POST /api/companies failed: ConnectError")
@@ -322,3 +322,16 @@ def test_claims_read_the_claim_index_so_done_jobs_never_slow_them(engine: Engine
         plan = " / ".join(row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
     assert plan.count("USING INDEX ix_jobs_claim") == 2, plan  # queued and due; running with an expired lease
     assert "SCAN jobs" not in plan.replace("SCAN jobs_1", ""), plan
+
+
+def test_a_flaky_service_that_still_answers_keeps_its_breaker_closed() -> None:
+    breaker = CircuitBreaker("Company Explorer", threshold=3, down_seconds=0.3)
+    for _ in range(10):  # many failures at once, but within less than down_seconds of each other
+        breaker.record_failure("503")
+    assert not breaker.is_open
+    breaker.record_success()  # it answered: the count starts again
+    breaker.record_failure("503")
+    time.sleep(0.35)
+    breaker.record_failure("503")
+    assert not breaker.is_open  # failing for long enough, but only twice in a row
+    assert breaker.record_failure("503") and breaker.is_open  # the third in a row, 0.35 s after the first
