@@ -315,9 +315,16 @@ def flaky_sync(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
                 time.sleep(0.5)
             elapsed = time.monotonic() - start
             final = counts(database_url)
+            log = stack.log()
         stats = explorer_stats(url)
     kept = ("companies", "contacts", "discoveries", "companies_discovered_twice", "failed")
-    outcome = {"synced": final.get(LeadStatus.SYNCED, 0), "dead": final.get(LeadStatus.DEAD, 0), "seconds": elapsed}
+    outcome = {
+        "synced": final.get(LeadStatus.SYNCED, 0),
+        "dead": final.get(LeadStatus.DEAD, 0),
+        "seconds": elapsed,
+        "breaker_opened": log.count("breaker.opened"),
+        "retrying": final.get(LeadStatus.RETRYING, 0),
+    }
     return outcome | {key: stats[key] for key in kept}
 
 
@@ -422,12 +429,14 @@ def main() -> None:
         flaky, down = faults
         fault_body = f"""
 Command: `.venv/bin/python -m bench.pipeline_bench --faults --outage-seconds {args.outage_seconds:g}`. {machine_line()}
+1-minute load average {load_before:.1f} before, {load_after:.1f} after (the machine is shared).
 The supervisord stack on SQLite with the shipped defaults (three retries of a call within an attempt, waits
 of 10 s, 1 min, 5 min, 30 min, 2 h, 6 h, 12 h between attempts, a breaker after 5 failed attempts in a row over
 at least 10 s, probing every 5–60 s).
 
 - **Half the Company Explorer calls failing** (503, `Retry-After: 1`), 20 new leads: **{flaky["synced"]} of 20
-  synced** after {flaky["seconds"]:.0f} s (target: 20 within 120 s), {flaky["dead"]} dead; the stand-in holds
+  synced** after {flaky["seconds"]:.0f} s (target: 20 within 120 s), {flaky["dead"]} dead, {flaky["retrying"]}
+  waiting for their next attempt, the breaker opened {flaky["breaker_opened"]} time(s); the stand-in holds
   {flaky["companies"]} companies, {flaky["contacts"]} contacts, {flaky["discoveries"]} discoveries
   ({flaky["companies_discovered_twice"]} companies discovered twice), after {flaky["failed"]} failed calls.
 - **Company Explorer down for {down["outage_s"]} s** (every call 503), 100 new leads, then back: during the outage
