@@ -250,7 +250,7 @@ def request_hash(content_type: str, body: bytes) -> str:
         except ValueError:
             pass
         else:
-            return "json:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+            return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
     return hashlib.sha256(body).hexdigest()
 
 
