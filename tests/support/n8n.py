@@ -38,6 +38,7 @@ class N8n:
     install: Path
     folder: Path
     port: int = field(default_factory=free_port)
+    broker_port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
@@ -62,6 +63,8 @@ class N8n:
             N8N_LISTEN_ADDRESS="127.0.0.1",
             N8N_HOST="127.0.0.1",
             N8N_PORT=str(self.port),
+            # Its task broker too: the default 5679 is taken by any other n8n on the machine.
+            N8N_RUNNERS_BROKER_PORT=str(self.broker_port),
             N8N_DIAGNOSTICS_ENABLED="false",
             N8N_PERSONALIZATION_ENABLED="false",
             N8N_VERSION_NOTIFICATIONS_ENABLED="false",
