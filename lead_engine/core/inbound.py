@@ -296,6 +296,7 @@ def prepare_email(
         keys.append(msgid)
     keys.append(f"hash:{content_hash(email)}")
     headers = {"idempotency-key": idempotency_key or "", "webhook-id": webhook_id or ""}
+    body_hash = hashlib.sha256(body).hexdigest()
     return PreparedIngest(
         source=email.source,
         subject=email.subject,
@@ -303,8 +304,9 @@ def prepare_email(
         received_at=email.received_at,
         content_type=media_type(content_type)[:255],
         body=body,
-        request_hash=request_hash(content_type, body),
-        body_hash=hashlib.sha256(body).hexdigest(),
+        # Only the Idempotency-Key is stored with a hash to compare: without one, reading the JSON again is waste.
+        request_hash=request_hash(content_type, body) if idem else body_hash,
+        body_hash=body_hash,
         keys=tuple(dict.fromkeys(keys)),
         idempotency_key=idem,
         request_headers={name: value for name, value in headers.items() if value},

@@ -39,7 +39,8 @@ class JobHandler(Protocol):
     ``prepare`` reads (or marks) what the batch needs in one transaction of its own and returns the input
     of each job's ``work``; ``work`` runs with no transaction open and raises RetryableError or
     PermanentError when it cannot finish; ``record`` writes a finished job's result. ``record``,
-    ``on_retry`` and ``on_dead`` run in the batch's one transaction, each job in a savepoint of its own.
+    ``on_retry`` and ``on_dead`` run in the batch's one transaction, with the batch's leads already locked
+    (``held_lead`` finds them); when one of them raises, the batch is recorded again job by job.
     """
 
     policy: RetryPolicy
@@ -152,8 +153,9 @@ def _record_alone(engine: Engine, handler: JobHandler, job: ClaimedJob, result: 
 
 def _record_batch(session: Session, handler: JobHandler, jobs: list[ClaimedJob], results: dict[int, Any]) -> list[str]:
     held = held_jobs(session=session, jobs=jobs)
-    # Every lead of the batch read and locked in one query; the handlers find them in the session.
-    locked = lock_leads(session=session, lead_ids=[job.lead_id for job in jobs if job.id in held])
+    # Every lead of the batch read and locked in one query; the handlers find them in the session, whose
+    # identity map keeps them only while something refers to them: this does until the batch is recorded.
+    _locked = lock_leads(session=session, lead_ids=[job.lead_id for job in jobs if job.id in held])
     states: list[str] = []
     done: list[int] = []
     for job in jobs:
@@ -168,7 +170,6 @@ def _record_batch(session: Session, handler: JobHandler, jobs: list[ClaimedJob],
             done.append(job.id)
             states.append(JobStatus.DONE)
     complete_jobs(session=session, job_ids=done)
-    del locked
     return states
 
 
@@ -179,8 +180,8 @@ def _fail(session: Session, handler: JobHandler, job: ClaimedJob, failure: Failu
         # The service is down: the attempt is given back and the job waits for the breaker's next probe.
         if handler.breaker is not None and not isinstance(error, ServiceDownError):
             message = f"{handler.breaker.describe()}: {message}"
-        wait = handler.breaker.seconds_to_probe() if handler.breaker else 1.0
-        if retry_job(session=session, job=job, delay=max(wait, 1.0), error=message, refund=True):
+        wait = max(handler.breaker.seconds_to_probe() if handler.breaker else 0.0, 1.0)
+        if retry_job(session=session, job=job, delay=wait, error=message, refund=True):
             handler.on_retry(session, job, message, wait)
         return JobStatus.QUEUED
     delay = None

@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select, update
 from sqlmodel import Session, col
 
 from lead_engine.core.errors import ConflictError, LeadEngineError, NotFoundError, UnprocessableError
-from lead_engine.core.job_kinds import PROCESS_JOB, PROCESS_MAX_ATTEMPTS, SYNC_JOB, process_job_key
+from lead_engine.core.job_kinds import PROCESS_JOB, PROCESS_MAX_ATTEMPTS, SYNC_JOB, process_job_key, sync_policy
 from lead_engine.core.lead_fields import CANONICAL_FIELDS
 from lead_engine.core.models import Job, Lead, LeadEvent, RawMessage, utcnow
 from lead_engine.core.outbox import enqueue_job
@@ -219,7 +219,7 @@ def enqueue_sync(session: Session, settings: Settings, lead_id: str) -> None:
         lead_id=lead_id,
         kind=SYNC_JOB,
         idempotency_key=f"lead-{lead_id}",
-        max_attempts=len(settings.sync_retry_schedule) + 1,
+        max_attempts=sync_policy(settings).max_attempts,
     )
 
 

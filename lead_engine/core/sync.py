@@ -23,13 +23,13 @@ from lead_engine.core.company_matching import (
 from lead_engine.core.db import get_engine, read_session
 from lead_engine.core.domains import registrable_domain
 from lead_engine.core.errors import ConflictError, PermanentError
-from lead_engine.core.job_kinds import SYNC_JOB
+from lead_engine.core.job_kinds import SYNC_JOB, sync_policy
 from lead_engine.core.jobs import JobHandler, LeaseLostError, run_batch
 from lead_engine.core.leads import get_lead, held_lead, lock_leads, record_event, restart_sync
 from lead_engine.core.models import Job, Lead, utcnow
 from lead_engine.core.notifications import enqueue_notifications, notify_handlers
 from lead_engine.core.outbox import ClaimedJob, claim_lead_job, save_progress
-from lead_engine.core.retry import CircuitBreaker, RetryPolicy, retry_call
+from lead_engine.core.retry import CircuitBreaker, retry_call
 from lead_engine.core.settings import Settings
 from lead_engine.core.statuses import FINAL_BY_OPERATOR, SYNCABLE, JobStatus, LeadStatus
 
@@ -178,7 +178,7 @@ class SyncHandler:
 
     def __init__(self, engine: Engine, settings: Settings, breaker: CircuitBreaker | None = None) -> None:
         self.engine, self.settings, self.breaker = engine, settings, breaker
-        self.policy = RetryPolicy(schedule=tuple(settings.sync_retry_schedule))
+        self.policy = sync_policy(settings)
 
     def prepare(self, engine: Engine, jobs: list[ClaimedJob]) -> dict[int, LeadSnapshot | Skipped]:
         """Mark the batch's leads syncing (one commit) and copy what the calls need."""
