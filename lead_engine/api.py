@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlmodel import Session
 
 from lead_engine import __version__
+from lead_engine.api_approvals import router as approvals_router
+from lead_engine.api_deps import Actor, ReadDep, SettingsDep, WriteDep, app_engine
 from lead_engine.api_ingest import (
     ERROR_HEADERS,
     INGEST_OPERATION,
@@ -30,19 +31,16 @@ from lead_engine.core.errors import LeadEngineError
 from lead_engine.core.ingest import UNAVAILABLE
 from lead_engine.core.ingest_writer import IngestWriter
 from lead_engine.core.leads import (
-    approve_lead,
     correct_lead,
     count_by_status,
     get_lead,
     lead_as_dict,
     list_events,
     list_leads,
-    reject_lead,
     reparse_lead,
     resync_lead,
 )
 from lead_engine.core.settings import Settings, get_settings
-from lead_engine.core.webhooks import authorize
 
 logger = logging.getLogger(__name__)
 
@@ -55,45 +53,6 @@ class LeadPatch(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     version: int
-
-
-class ActionBody(BaseModel):
-    """Optional details of an operator action."""
-
-    version: int | None = None
-    reason: str = ""
-
-
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-def _engine(request: Request) -> Engine:
-    return request.app.state.engine
-
-
-def require_token(request: Request) -> str:
-    """Every /api route but health and ingest needs the bearer token."""
-    authorize(_settings(request), request.headers)
-    return "api"
-
-
-def write_session(request: Request) -> Iterator[Session]:
-    """A session for a use case, which commits its own transaction; results stay readable after it."""
-    with Session(_engine(request), expire_on_commit=False) as session:
-        yield session
-
-
-def reading_session(request: Request) -> Iterator[Session]:
-    """A read-only session (no write lock on SQLite)."""
-    with read_session(_engine(request)) as session:
-        yield session
-
-
-Actor = Annotated[str, Depends(require_token)]
-WriteDep = Annotated[Session, Depends(write_session)]
-ReadDep = Annotated[Session, Depends(reading_session)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 class LeadEngineApi(FastAPI):
@@ -150,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def health(request: Request) -> JSONResponse:
         """Liveness and database reachability, with lead counts per status; no auth."""
         try:
-            with read_session(_engine(request)) as session:
+            with read_session(app_engine(request)) as session:
                 session.execute(text("SELECT 1"))
                 counts = count_by_status(session=session)
         except Exception as exc:  # noqa: BLE001 - health must answer, not fail
@@ -159,7 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {
                 "status": "ok",
                 "version": __version__,
-                "database": _engine(request).dialect.name,
+                "database": app_engine(request).dialect.name,
                 "sync_enabled": settings.sync_enabled,
                 "llm_enabled": settings.llm_enabled,
                 "ingest_writer": "running" if request.app.state.writer.running else "starts with the next request",
@@ -177,13 +136,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         since: datetime | None = None,
         until: datetime | None = None,
         min_score: Annotated[int | None, Query(ge=0, le=100)] = None,
+        grade: Annotated[str | None, Query(pattern=r"^(hot|warm|cold)(,(hot|warm|cold))*$")] = None,
+        order: Literal["newest", "review"] = "newest",
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict[str, Any]:
-        """A page of leads, newest first, filtered; ``total`` counts every match."""
+        """A page of leads, filtered; newest first, or ``order=review`` for the review queue (overdue first)."""
         items, total = list_leads(
             session=session, status=status, source=source, q=q, since=since, until=until,
-            min_score=min_score, limit=limit, offset=offset,
+            min_score=min_score, grade=grade, order=order, limit=limit, offset=offset,
         )  # fmt: skip
         return {"items": [lead_as_dict(lead) for lead in items], "total": total}
 
@@ -193,16 +154,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return lead_as_dict(get_lead(session=session, lead_id=lead_id), list_events(session=session, lead_id=lead_id))
 
     @app.patch("/api/leads/{lead_id}")
-    def patch_lead(lead_id: str, patch: LeadPatch, actor: Actor, session: WriteDep) -> dict[str, Any]:
+    def patch_lead(lead_id: str, patch: LeadPatch, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
         """Correct fields; 409 when ``version`` is stale."""
         changes = dict(patch.model_extra or {})
         lead = correct_lead(
-            session=session,
-            lead_id=lead_id,
-            version=patch.version,
-            changes=changes,
-            actor=actor,
-            region=settings.default_country,
+            session=session, settings=cfg, lead_id=lead_id, version=patch.version, changes=changes, actor=actor
         )
         return lead_as_dict(lead)
 
@@ -216,20 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Queue the lead's raw e-mail to be parsed again; operator corrections stay."""
         return lead_as_dict(reparse_lead(session=session, lead_id=lead_id, actor=actor))
 
-    @app.post("/api/leads/{lead_id}/approve")
-    def approve(lead_id: str, body: ActionBody, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
-        """Mark the lead ready and queue its sync."""
-        version = body.version if body.version is not None else get_lead(session=session, lead_id=lead_id).version
-        return lead_as_dict(approve_lead(session=session, settings=cfg, lead_id=lead_id, version=version, actor=actor))
-
-    @app.post("/api/leads/{lead_id}/reject")
-    def reject(lead_id: str, body: ActionBody, actor: Actor, session: WriteDep) -> dict[str, Any]:
-        """Mark the lead rejected; it is never synced."""
-        version = body.version if body.version is not None else get_lead(session=session, lead_id=lead_id).version
-        return lead_as_dict(
-            reject_lead(session=session, lead_id=lead_id, version=version, actor=actor, reason=body.reason)
-        )
-
+    app.include_router(approvals_router)
     return app
 
 

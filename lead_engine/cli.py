@@ -1,4 +1,4 @@
-"""Command line: python -m lead_engine api|worker|poller|ui|migrate|init-env|info|reparse|sync."""
+"""Command line: python -m lead_engine api|worker|poller|ui|migrate|init-env|info|serve|reparse|sync|rules."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlmodel import Session
 from lead_engine.core.db import get_engine, run_migrations
 from lead_engine.core.env_file import ensure_env_file
 from lead_engine.core.logs import configure_logging
-from lead_engine.core.settings import Settings, get_settings
+from lead_engine.core.settings import Settings, get_settings, parse_duration
 
 GC_YOUNG_THRESHOLD = 20_000
 
@@ -55,6 +55,52 @@ def _ui(settings: Settings) -> None:
         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
     ]  # fmt: skip
     sys.exit(streamlit_cli.main())
+
+
+def _check_rules(settings: Settings) -> None:
+    from lead_engine.core.qualification.rules import RulesError, rules_source
+
+    try:
+        rules_source(settings.rules_file)
+    except RulesError as exc:
+        sys.exit(f"error: {exc}")
+
+
+def _rules_check(settings: Settings, path: Path, since_seconds: float) -> str:
+    from datetime import timedelta
+
+    from lead_engine.core.db import read_session
+    from lead_engine.core.qualification.backtest import backtest_rules
+    from lead_engine.core.qualification.rules import load_rules
+
+    candidate = load_rules(path)
+    current = load_rules(settings.rules_file)
+    since = datetime.now(UTC) - timedelta(seconds=since_seconds)
+    engine = get_engine(settings.database_url)
+    with read_session(engine) as session:
+        result = backtest_rules(session=session, settings=settings, current=current, candidate=candidate, since=since)
+    lines = [
+        f"{path}: valid.",
+        f"{result.leads} lead(s) received since {since:%Y-%m-%d %H:%M} UTC replayed (daily limit left out):",
+        "",
+        f"  {'route':<15}{'now':>8}{'with the new rules':>22}",
+    ]
+    for route in ("auto-approved", "review", "rejected"):
+        now, then = result.current[route], result.candidate[route]
+        lines.append(f"  {route:<15}{now:>8}{then:>14} ({then - now:+d})")
+    if result.changes:
+        lines += ["", "Leads that change route:"]
+        lines += [f"  {old} → {new}: {count}" for (old, new), count in result.changes.most_common()]
+    moves = result.biggest_moves()
+    if moves:
+        lines += ["", f"The {len(moves)} biggest score changes:"]
+        for move in moves:
+            route = f"{move.old_route} → {move.new_route}" if move.old_route != move.new_route else move.new_route
+            company = move.company if len(move.company) <= 32 else move.company[:31] + "…"
+            lines.append(f"  {move.lead_id}  {move.old_score:>3} → {move.new_score:>3}  {company:<32} {route}")
+    else:
+        lines += ["", "No lead's score or route changes."]
+    return "\n".join(lines)
 
 
 def _selected_leads(session: Session, lead_ids: list[str], since: datetime | None, limit: int) -> list[str]:
@@ -176,6 +222,13 @@ def main(argv: list[str] | None = None) -> None:
         "sync", help="sync one lead to the Company Explorer now; retries due within a minute are waited for"
     )
     sync.add_argument("lead_id")
+    rules = commands.add_parser("rules", help="check a qualification rules file against the stored leads")
+    rules_commands = rules.add_subparsers(dest="rules_command", required=True)
+    check = rules_commands.add_parser(
+        "check", help="validate a rules file and show how the leads of a period would be routed under it"
+    )
+    check.add_argument("rules_file", help="the candidate rules file (TOML)")
+    check.add_argument("--since", type=parse_duration, default=30 * 86400, help="how far back, e.g. 7d (default 30d)")
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -190,6 +243,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     settings = get_settings()
     configure_logging(settings.log_level)
+    if args.command in ("api", "worker", "ui"):
+        _check_rules(settings)
     if args.command == "api":
         _api(settings)
     elif args.command == "worker":
@@ -217,6 +272,8 @@ def _lead_command(settings: Settings, args: argparse.Namespace) -> None:
     try:
         if args.command == "reparse":
             _reparse(settings, args)
+        elif args.command == "rules":
+            print(_rules_check(settings, Path(args.rules_file), args.since))
         else:
             _sync(settings, args.lead_id)
     except LeadEngineError as exc:

@@ -97,9 +97,18 @@ def test_approve_and_reject(client: httpx.Client, three_leads: list[str], engine
     run_due_jobs(engine, settings)
     doubtful = client.get(f"/api/leads/{three_leads[2]}").json()
     assert doubtful["status"] == "needs_review" and doubtful["reasons"]
-    approved = client.post(f"/api/leads/{three_leads[2]}/approve", json={"version": doubtful["version"]})
+    # Nothing to sync it by: refused with the reason instead of accepted and left to die.
+    refused = client.post(f"/api/leads/{three_leads[2]}/approve", json={"version": doubtful["version"]})
+    assert refused.status_code == 422 and "company" in refused.json()["detail"]
+    assert client.get(f"/api/leads/{three_leads[2]}").json()["status"] == "needs_review"
+    corrected = client.patch(
+        f"/api/leads/{three_leads[2]}", json={"version": doubtful["version"], "company": "Frage AG"}
+    )
+    version = corrected.json()["version"]
+    approved = client.post(f"/api/leads/{three_leads[2]}/approve", json={"version": version, "reason": "called back"})
     assert approved.status_code == 200 and approved.json()["status"] == "ready"
-    stale = client.post(f"/api/leads/{three_leads[2]}/reject", json={"version": doubtful["version"]})
+    assert approved.json()["reasons"] == ["approved by api: called back"]
+    stale = client.post(f"/api/leads/{three_leads[2]}/reject", json={"version": version})
     assert stale.status_code == 409
     rejected = client.post(f"/api/leads/{three_leads[2]}/reject", json={"reason": "spam"})
     assert rejected.json()["status"] == "rejected"
@@ -136,7 +145,8 @@ def test_reparse_keeps_an_operator_approval(
     run_due_jobs(engine, settings)
     doubtful = client.get(f"/api/leads/{three_leads[2]}").json()
     assert doubtful["status"] == "needs_review"
-    client.post(f"/api/leads/{three_leads[2]}/approve", json={"version": doubtful["version"]})
+    client.patch(f"/api/leads/{three_leads[2]}", json={"version": doubtful["version"], "company": "Frage AG"})
+    client.post(f"/api/leads/{three_leads[2]}/approve", json={})
     client.post(f"/api/leads/{three_leads[2]}/reparse")
     assert run_due_jobs(engine, settings) == 1
     lead = client.get(f"/api/leads/{three_leads[2]}").json()

@@ -75,7 +75,14 @@ def set_company(engine: Engine, lead_id: str, company: str) -> None:
     """Give the lead a company as a person would."""
     with Session(engine) as session:
         version = get_lead(session=session, lead_id=lead_id).version
-        correct_lead(session=session, lead_id=lead_id, version=version, changes={"company": company}, actor="setup")
+        correct_lead(
+            session=session,
+            settings=Settings(),
+            lead_id=lead_id,
+            version=version,
+            changes={"company": company},
+            actor="setup",
+        )
 
 
 def sign_in(page: playwright_api.Page) -> None:

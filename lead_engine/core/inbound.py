@@ -11,7 +11,7 @@ from email.utils import parseaddr, parsedate_to_datetime
 from typing import Any, NamedTuple
 
 from lead_engine.core.errors import BadRequestError, UnprocessableError, UnsupportedMediaTypeError
-from lead_engine.core.lead_fields import InboundEmail
+from lead_engine.core.lead_fields import AUTOMATION_HEADERS, InboundEmail
 from lead_engine.core.mime import email_input_from_mime, has_mail_headers, normalise_newlines
 
 JSON_TYPES = ("application/json",)
@@ -94,6 +94,23 @@ def _header_field(payload: dict[str, Any], name: str, header: str) -> str | None
     if found is None and isinstance(metadata, dict):
         # n8n's Simple format keeps the Message-ID, Reply-To and other headers in `metadata`.
         found = _text({name: metadata.get(header)}, name)
+    return found
+
+
+def _automation_headers(payload: dict[str, Any]) -> dict[str, str]:
+    # n8n hands headers on as `metadata` (Simple format) or `headers` (Resolved); other senders as either.
+    found: dict[str, str] = {}
+    for key in ("headers", "metadata"):
+        given = payload.get(key)
+        if isinstance(given, dict):
+            for name, value in given.items():
+                name = str(name).lower()
+                if isinstance(value, dict):  # mailparser's structured form: {"value": …, "params": {…}}
+                    params = value.get("params")
+                    pairs = [f"{k}={v}" for k, v in params.items()] if isinstance(params, dict) else []
+                    value = "; ".join([str(value.get("value", "")), *pairs])
+                if name in AUTOMATION_HEADERS and name not in found and isinstance(value, str | int | float):
+                    found[name] = str(value)[:300]
     return found
 
 
@@ -182,6 +199,8 @@ def _email_from_json(body: bytes, strict: bool) -> InboundEmail:
             given = ", ".join(sorted(key for key, value in payload.items() if value not in (None, False, "")))
             raise UnprocessableError(f"{NO_TEXT}; the request had: {given[:200] or 'no fields'}")
     email.extra.update({key: value for key, value in payload.items() if key not in KNOWN_KEYS})
+    if not email.headers:
+        email.headers = _automation_headers(payload)
     reply_to = _header_field(payload, "reply_to", "reply-to")
     if reply_to and "reply_to" not in email.extra:
         # A contact form's visitor is often only in Reply-To: the From is the site's own mailer.

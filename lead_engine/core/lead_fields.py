@@ -24,6 +24,11 @@ CANONICAL_FIELDS: tuple[str, ...] = (
     "external_id",
 )
 
+# Headers that tell a machine-sent mail (auto-reply, bounce, bulk) from a person's; kept with lower-case names.
+AUTOMATION_HEADERS: tuple[str, ...] = (
+    "auto-submitted", "x-autoreply", "x-autorespond", "precedence", "content-type", "x-failed-recipients",
+)  # fmt: skip
+
 Provenance = Literal["rule", "llm", "operator"]
 
 
@@ -48,6 +53,7 @@ class InboundEmail:
     message_id: str | None = None
     received_at: datetime | None = None
     raw_mime: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -58,6 +64,8 @@ class ParsedLead:
     fields: dict[str, FieldValue] = field(default_factory=dict)
     needs_review: bool = False
     reasons: list[str] = field(default_factory=list)
+    # The mail family the parser recognised ("tradingtwins", "hubspot", "form", "free_text" …).
+    template: str = "free_text"
 
     def value(self, name: str) -> str | None:
         """The value of one field, or None when it was not found."""

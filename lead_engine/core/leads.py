@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlmodel import Session, col
 
 from lead_engine.core.errors import ConflictError, LeadEngineError, NotFoundError, UnprocessableError
@@ -15,11 +15,29 @@ from lead_engine.core.lead_fields import CANONICAL_FIELDS
 from lead_engine.core.models import Job, Lead, LeadEvent, RawMessage, utcnow
 from lead_engine.core.outbox import enqueue_job
 from lead_engine.core.parsing.normalise import normalize_country, normalize_email, normalize_phone, normalize_website
+from lead_engine.core.qualification.routing import review_deadline
+from lead_engine.core.qualification.rules import rules_source
+from lead_engine.core.qualification.scoring import apply_verdict, facts_of, score_lead
 from lead_engine.core.settings import Settings
 from lead_engine.core.statuses import RESYNCABLE, JobStatus, LeadStatus
 
 STATUSES = tuple(LeadStatus)
 SEARCHED = ("company", "contact_name", "email", "subject", "city", "external_id", "sender")
+
+
+def has_event(*, session: Session, lead_id: str, action: str) -> bool:
+    """Whether the lead's audit trail has the action at least once (approved, restored …)."""
+    query = select(exists().where(col(LeadEvent.lead_id) == lead_id, col(LeadEvent.action) == action))
+    return bool(session.scalar(query))
+
+
+def enter_status(lead: Lead, status: LeadStatus, settings: Settings) -> None:
+    """Move the lead to a status; entering review starts its review deadline."""
+    if status == LeadStatus.NEEDS_REVIEW and (lead.status != status or lead.review_due_at is None):
+        lead.review_due_at = review_deadline(settings)
+    elif status != LeadStatus.NEEDS_REVIEW:
+        lead.review_due_at = None
+    lead.status = status
 
 
 def record_event(*, session: Session, lead_id: str, action: str, actor: str = "system", **detail: Any) -> None:
@@ -36,13 +54,20 @@ def list_leads(
     since: datetime | None = None,
     until: datetime | None = None,
     min_score: int | None = None,
+    grade: str | None = None,
+    order: str = "newest",
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Lead], int]:
-    """One page of leads, newest first, with the total that matches the filters."""
+    """One page of leads with the total that matches the filters.
+
+    ``order`` "newest" lists the latest first; "review" lists by review deadline, overdue first (the queue).
+    """
     conditions: list[Any] = []
     if status:
         conditions.append(col(Lead.status).in_(status.split(",")))
+    if grade:
+        conditions.append(col(Lead.grade).in_(grade.split(",")))
     if source:
         conditions.append(Lead.source == source)
     if since:
@@ -58,11 +83,17 @@ def list_leads(
     query = (
         select(Lead)
         .where(*conditions)
-        .order_by(col(Lead.received_at).desc(), Lead.id)
+        .order_by(*ORDERS.get(order, ORDERS["newest"]))
         .limit(max(1, min(limit, 500)))
         .offset(max(0, offset))
     )
     return list(session.scalars(query)), total
+
+
+ORDERS: dict[str, tuple[Any, ...]] = {
+    "newest": (col(Lead.received_at).desc(), col(Lead.id)),
+    "review": (col(Lead.review_due_at).is_(None), col(Lead.review_due_at), col(Lead.received_at), col(Lead.id)),
+}
 
 
 def count_by_status(*, session: Session) -> dict[str, int]:
@@ -112,15 +143,22 @@ def list_events(*, session: Session, lead_id: str) -> list[LeadEvent]:
     return list(session.scalars(query))
 
 
+def is_overdue(lead: Lead) -> bool:
+    """Whether the lead has waited in review past its deadline."""
+    due = lead.review_due_at
+    return lead.status == LeadStatus.NEEDS_REVIEW and due is not None and due < utcnow()
+
+
 def lead_as_dict(lead: Lead, events: list[LeadEvent] | None = None) -> dict[str, Any]:
     """The lead in the shape of the API (and the UI)."""
     data = lead.model_dump(mode="json")
+    data["overdue"] = is_overdue(lead)
     if events is not None:
         data["events"] = [event.model_dump(mode="json", exclude={"lead_id"}) for event in events]
     return data
 
 
-def _bump(session: Session, lead_id: str, version: int, values: dict[str, Any]) -> Lead:
+def bump_lead(session: Session, lead_id: str, version: int, values: dict[str, Any]) -> Lead:
     """Write values only if nobody changed the lead since ``version`` was read."""
     result = session.execute(
         update(Lead)
@@ -160,14 +198,21 @@ NORMALIZERS: dict[str, Callable[[str, str], str | None]] = {
 }
 
 
+def rescore_lead(lead: Lead, settings: Settings) -> None:
+    """Score the lead again from its current values under the current rules (not committed)."""
+    rules = rules_source(settings.rules_file).current()
+    apply_verdict(lead, score_lead(facts_of(lead, excluded_domains=settings.own_domains), rules))
+
+
 def correct_lead(
-    *, session: Session, lead_id: str, version: int, changes: dict[str, Any], actor: str, region: str = "DE"
+    *, session: Session, settings: Settings, lead_id: str, version: int, changes: dict[str, Any], actor: str
 ) -> Lead:
     """Apply an operator's corrections; each corrected field is marked "operator" and survives reparse.
 
-    Phone numbers are read with the lead's country, else ``region``; values that cannot be brought into the
-    contract's form raise UnprocessableError.
+    Phone numbers are read with the lead's country, else the default country; values that cannot be brought
+    into the contract's form raise UnprocessableError. The score follows the corrected values.
     """
+    region = settings.default_country
     unknown = set(changes) - set(CANONICAL_FIELDS)
     if unknown:
         raise UnprocessableError(f"fields that cannot be edited: {', '.join(sorted(unknown))}")
@@ -183,30 +228,11 @@ def correct_lead(
             diff[name] = {"old": getattr(lead, name), "new": value}
             values[name] = value
         meta[name] = {"provenance": "operator", "confidence": 1.0}
-    lead = _bump(session, lead_id, version, {**values, "fields": meta})
+    lead = bump_lead(session, lead_id, version, {**values, "fields": meta})
     if diff:
-        record_event(session=session, lead_id=lead_id, action="corrected", actor=actor, changes=diff)
-    session.commit()
-    return lead
-
-
-def approve_lead(*, session: Session, settings: Settings, lead_id: str, version: int, actor: str) -> Lead:
-    """Mark a lead ready (qualified by a person) and queue its sync when sync is enabled."""
-    lead = get_lead(session=session, lead_id=lead_id)
-    if lead.status in ("syncing", "synced"):
-        raise ConflictError(f"lead {lead_id} is already {lead.status}")
-    lead = _bump(session, lead_id, version, {"status": "ready", "qualified": True})
-    record_event(session=session, lead_id=lead_id, action="approved", actor=actor)
-    if settings.sync_enabled:
-        enqueue_sync(session, settings, lead_id)
-    session.commit()
-    return lead
-
-
-def reject_lead(*, session: Session, lead_id: str, version: int, actor: str, reason: str = "") -> Lead:
-    """Mark a lead rejected: it is never synced."""
-    lead = _bump(session, lead_id, version, {"status": "rejected", "qualified": False})
-    record_event(session=session, lead_id=lead_id, action="rejected", actor=actor, reason=reason)
+        rescore_lead(lead, settings)
+        session.add(lead)
+        record_event(session=session, lead_id=lead_id, action="corrected", actor=actor, changes=diff, score=lead.score)
     session.commit()
     return lead
 
@@ -242,7 +268,7 @@ def resync_lead(*, session: Session, settings: Settings, lead_id: str, actor: st
         raise ConflictError(f"lead {lead_id} is {lead.status}; approve it first, then it syncs")
     # A lead being synced right now keeps its status; its follow-up sync runs after this one.
     status = lead.status if lead.status == "syncing" else "ready"
-    lead = _bump(session, lead_id, lead.version, {"status": status, "last_error": None})
+    lead = bump_lead(session, lead_id, lead.version, {"status": status, "last_error": None})
     restart_sync(session, settings, lead_id)
     record_event(session=session, lead_id=lead_id, action="resync_requested", actor=actor)
     session.commit()
@@ -278,19 +304,6 @@ def resync_leads(*, session: Session, settings: Settings, lead_ids: list[str], a
     for lead_id in lead_ids:
         try:
             resync_lead(session=session, settings=settings, lead_id=lead_id, actor=actor)
-        except LeadEngineError as exc:
-            session.rollback()
-            failed[lead_id] = str(exc)
-    return failed
-
-
-def approve_leads(*, session: Session, settings: Settings, lead_ids: list[str], actor: str) -> dict[str, str]:
-    """Approve several leads at their current version; returns the error message per lead that failed."""
-    failed: dict[str, str] = {}
-    for lead_id in lead_ids:
-        try:
-            version = get_lead(session=session, lead_id=lead_id).version
-            approve_lead(session=session, settings=settings, lead_id=lead_id, version=version, actor=actor)
         except LeadEngineError as exc:
             session.rollback()
             failed[lead_id] = str(exc)

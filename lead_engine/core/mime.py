@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
 
-from lead_engine.core.lead_fields import InboundEmail
+from lead_engine.core.lead_fields import AUTOMATION_HEADERS, InboundEmail
 from lead_engine.core.parsing.html_text import html_to_text
 
 # Beyond this a body is not a lead e-mail any more; keeping the head is enough to parse and cheap to store.
@@ -49,6 +49,7 @@ class MimeContent:
     date: datetime | None = None
     text: str = ""
     html: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
     defects: list[str] = field(default_factory=list)
 
 
@@ -90,6 +91,15 @@ def _header(msg: Message, name: str) -> str:
         if key.lower() == name.lower():
             return _decode_header(value)
     return ""
+
+
+def _automation_headers(msg: Message) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for key, value in msg.raw_items() if hasattr(msg, "raw_items") else msg.items():
+        name = key.lower()
+        if name in AUTOMATION_HEADERS and name not in found:
+            found[name] = _decode_header(value)[:300]
+    return found
 
 
 def _part_bytes(part: Message) -> bytes:
@@ -194,6 +204,7 @@ def _read(msg: Message, depth: int) -> MimeContent:
         reply_to=_header(msg, "Reply-To"),
         to=_header(msg, "To"),
         message_id=_header(msg, "Message-ID") or None,
+        headers=_automation_headers(msg),
     )
     try:
         content.date = email.utils.parsedate_to_datetime(_header(msg, "Date"))
@@ -239,5 +250,6 @@ def email_input_from_mime(raw: bytes, *, source: str = "email") -> InboundEmail:
         message_id=content.message_id,
         received_at=content.date,
         raw_mime=raw,
+        headers=content.headers,
         extra=extra,
     )

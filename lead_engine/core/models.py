@@ -87,7 +87,15 @@ class Lead(SQLModel, table=True):
 
     score: int | None = None
     qualified: bool | None = None
+    grade: str | None = Field(default=None, max_length=8)
+    # Why the lead is where it is (parser doubts, the routing verdict); the score's own reasons are below.
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # [{"component", "points", "reason"}, …]: they add up to `score`.
+    score_components: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # The mail family the parser recognised ("tradingtwins", "hubspot", "free_text" …).
+    template: str | None = Field(default=None, max_length=32)
+    # A lead in review past this time is overdue (set when it enters review).
+    review_due_at: datetime | None = _time(nullable=True)
     fields: dict[str, dict[str, Any]] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     company_explorer_id: str | None = Field(default=None, max_length=255)
     last_error: str | None = Field(default=None, sa_column=Column(Text))

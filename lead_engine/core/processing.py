@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, exists, select
+from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from lead_engine.core.db import read_session
@@ -13,12 +13,20 @@ from lead_engine.core.errors import LeadEngineError, NotFoundError
 from lead_engine.core.inbound import read_inbound
 from lead_engine.core.job_kinds import PROCESS_POLICY
 from lead_engine.core.lead_fields import CANONICAL_FIELDS, InboundEmail, ParsedLead
-from lead_engine.core.leads import enqueue_sync, get_lead, held_lead, record_event
-from lead_engine.core.models import Lead, LeadEvent, RawMessage, utcnow
+from lead_engine.core.leads import enqueue_sync, enter_status, get_lead, has_event, held_lead, record_event
+from lead_engine.core.models import Lead, RawMessage, utcnow
 from lead_engine.core.outbox import ClaimedJob
 from lead_engine.core.parsing.parser import parse_email
+from lead_engine.core.qualification.junk import detect_junk
+from lead_engine.core.qualification.routing import (
+    AUTO_APPROVED,
+    approved_automatically_today,
+    parse_confidence,
+    route_lead,
+)
+from lead_engine.core.qualification.rules import rules_source
+from lead_engine.core.qualification.scoring import apply_verdict, facts_of, score_lead
 from lead_engine.core.retry import CircuitBreaker
-from lead_engine.core.scoring import score_lead
 from lead_engine.core.settings import Settings
 from lead_engine.core.statuses import KEEP_STATUS_ON_REPARSE, LeadStatus
 
@@ -54,12 +62,6 @@ def load_raw(*, session: Session, lead_id: str) -> InboundEmail | ParsedLead:
     if lead_id not in loaded:
         raise NotFoundError(f"lead {lead_id} not found")
     return loaded[lead_id]
-
-
-def was_approved(*, session: Session, lead_id: str) -> bool:
-    """Whether an operator approved the lead at some point."""
-    query = select(exists().where(col(LeadEvent.lead_id) == lead_id, col(LeadEvent.action) == "approved"))
-    return bool(session.scalar(query))
 
 
 def field_changes(lead: Lead, parsed: ParsedLead) -> dict[str, tuple[str | None, str | None]]:
@@ -120,8 +122,16 @@ def apply_parsed(lead: Lead, parsed: ParsedLead) -> list[str]:
     return list(changes)
 
 
+@dataclass
+class Processed:
+    """A parse and, when the mail is junk, why."""
+
+    parsed: ParsedLead
+    junk: str | None = None
+
+
 class ProcessHandler:
-    """Parse → score → route: ready (and sync queued) when qualified, else needs_review.
+    """Parse → score → route: rejected as junk, ready (and sync queued) when approved automatically, else review.
 
     A batch's stored e-mails are read in one read transaction, parsed with none open (an LLM call can take
     seconds), and the outcomes written in the batch's one commit.
@@ -132,6 +142,7 @@ class ProcessHandler:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.rules = rules_source(settings.rules_file)
         # With an LLM the parse waits on the network; rules alone keep the CPU busy.
         self.io_bound = settings.llm_enabled
 
@@ -141,36 +152,52 @@ class ProcessHandler:
             loaded = load_raws(session=session, lead_ids=[job.lead_id for job in jobs])
         return {job.id: loaded[job.lead_id] for job in jobs}
 
-    def work(self, job: ClaimedJob, item: InboundEmail | ParsedLead) -> ParsedLead:
-        """Parse the e-mail (rules, then the LLM when configured)."""
-        return item if isinstance(item, ParsedLead) else parse_email(item, settings=self.settings)
+    def work(self, job: ClaimedJob, item: InboundEmail | ParsedLead) -> Processed:
+        """Parse the e-mail (rules, then the LLM when configured) and tell whether it is junk."""
+        if isinstance(item, ParsedLead):
+            return Processed(item)
+        parsed = parse_email(item, settings=self.settings)
+        return Processed(parsed, detect_junk(item, parsed, template=parsed.template, rules=self.rules.current().junk))
 
-    def record(self, session: Session, job: ClaimedJob, parsed: ParsedLead) -> None:
-        """Apply the parse, score the lead, route it, and queue its sync when it qualified."""
+    def record(self, session: Session, job: ClaimedJob, processed: Processed) -> None:
+        """Apply the parse, score the lead, route it, and queue its sync when it was approved automatically."""
+        parsed = processed.parsed
         lead = held_lead(session=session, lead_id=job.lead_id)
         changed = apply_parsed(lead, parsed)
-        values = {name: getattr(lead, name) for name in CANONICAL_FIELDS}
-        verdict = score_lead(values, parsed=parsed, threshold=self.settings.qualify_threshold)
-        lead.score, lead.qualified, lead.reasons = verdict.score, verdict.qualified, verdict.reasons
+        lead.template = parsed.template
+        verdict = score_lead(facts_of(lead, excluded_domains=self.settings.own_domains), self.rules.current())
+        apply_verdict(lead, verdict)
         lead.updated_at = utcnow()
         lead.version += 1
-        record_event(
-            session=session,
-            lead_id=lead.id,
-            action="parsed",
-            changed=changed,
-            score=verdict.score,
-            qualified=verdict.qualified,
-            reasons=verdict.reasons,
-        )
         session.add(lead)
+        record_event(
+            session=session, lead_id=lead.id, action="parsed", changed=changed,
+            score=verdict.score, grade=verdict.grade.value, qualified=verdict.qualified, doubts=parsed.reasons,
+        )  # fmt: skip
         if lead.status in KEEP_STATUS_ON_REPARSE or (
-            lead.status in APPROVED_KEEP and was_approved(session=session, lead_id=lead.id)
+            lead.status in APPROVED_KEEP and has_event(session=session, lead_id=lead.id, action="approved")
         ):
             return
-        lead.status = LeadStatus.READY if verdict.qualified else LeadStatus.NEEDS_REVIEW
-        if verdict.qualified and self.settings.sync_enabled:
-            enqueue_sync(session, self.settings, lead.id)
+        junk = processed.junk
+        if junk and has_event(session=session, lead_id=lead.id, action="restored"):
+            junk = None  # a person said it is not junk
+        route = route_lead(
+            verdict,
+            values={name: getattr(lead, name) for name in CANONICAL_FIELDS},
+            confidence=parse_confidence(lead.fields),
+            junk=junk,
+            doubts=parsed.reasons,
+            settings=self.settings,
+            approved_today=approved_automatically_today(session=session, settings=self.settings),
+        )
+        enter_status(lead, route.status, self.settings)
+        lead.reasons = route.reasons
+        if route.status == LeadStatus.REJECTED:
+            record_event(session=session, lead_id=lead.id, action="rejected", reason=route.reasons[0], junk=True)
+        elif route.auto_approved:
+            record_event(session=session, lead_id=lead.id, action=AUTO_APPROVED, reason=route.reasons[0])
+            if self.settings.sync_enabled:
+                enqueue_sync(session, self.settings, lead.id)
         logger.info("lead processed", extra={"action": "lead.parsed", "lead_id": lead.id, "status": lead.status})
 
     def on_retry(self, session: Session, job: ClaimedJob, error: str, delay: float) -> None:
@@ -180,7 +207,8 @@ class ProcessHandler:
         """A lead that cannot be processed waits for a person, its raw e-mail kept."""
         lead = held_lead(session=session, lead_id=job.lead_id)
         if lead.status not in KEEP_STATUS_ON_REPARSE:
-            lead.status, lead.last_error = LeadStatus.NEEDS_REVIEW, error
+            enter_status(lead, LeadStatus.NEEDS_REVIEW, self.settings)
+            lead.last_error = error
             lead.reasons = [*lead.reasons, f"processing failed: {error[:200]}"]
             lead.version += 1
             session.add(lead)

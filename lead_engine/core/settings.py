@@ -85,7 +85,14 @@ class Settings(BaseSettings):
 
     own_domains: Annotated[list[str], NoDecode] = []
     default_country: str = "DE"
-    qualify_threshold: int = 50
+    # Weights, ideal customer profile, thresholds and junk rules; the shipped defaults without a file.
+    rules_file: str | None = None
+    # A qualified lead is approved without a person when every key field was read at least this surely …
+    auto_approve_confidence: float = Field(default=0.7, ge=0, le=1)
+    # … and fewer than this many were approved automatically today (business time zone); 0: a person approves all.
+    auto_approve_daily_limit: int = Field(default=100, ge=0)
+    # A lead waiting this long for review is overdue: it goes to the top of the review queue, flagged.
+    approval_expiry_hours: float = Field(default=24.0, gt=0)
     # A source that usually delivers and is quiet this long (at least) in business hours raises one alert.
     quiet_alert_floor_hours: float = 4.0
     business_timezone: str = "Europe/Berlin"

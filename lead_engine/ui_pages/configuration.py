@@ -10,6 +10,7 @@ from sqlalchemy.exc import ArgumentError
 
 from lead_engine.core.connection_checks import CHECKS
 from lead_engine.core.operators import hash_password
+from lead_engine.core.qualification.rules import DEFAULT_RULES_FILE, rules_source
 from lead_engine.core.settings import Settings
 from lead_engine.embedded_api import start_embedded_api
 from lead_engine.ui_pages import context
@@ -81,6 +82,30 @@ def show_checks(settings: Settings) -> None:
                     st.error(escape_markdown(result.message), icon=":material/error:")
 
 
+def show_rules(settings: Settings) -> None:
+    """The qualification rules in force, read-only, and whether the file on disk is valid."""
+    source = rules_source(settings.rules_file)
+    source.current()
+    with st.expander("Qualification rules"):
+        shipped = source.path == DEFAULT_RULES_FILE
+        st.caption(
+            ("The shipped defaults. " if shipped else f"From {escape_markdown(str(source.path))}. ")
+            + "To change them, copy the file, edit it, set LEAD_ENGINE_RULES_FILE to the copy and check it first "
+            "with `python -m lead_engine rules check FILE`; edits are picked up without a restart."
+        )
+        if source.error:
+            st.error(
+                "The file was changed but is not valid, so the last good rules stay in force:\n\n"
+                + escape_markdown(source.error),
+                icon=":material/error:",
+            )
+        try:
+            text = source.path.read_text(encoding="utf-8")
+        except OSError as exc:
+            text = f"(cannot be read: {exc.strerror or exc})"
+        st.code(text, language="toml", height=420)
+
+
 def show_password_hasher() -> None:
     """Make a LEAD_ENGINE_UI_USERS entry without putting a password anywhere."""
     with st.expander("Add a named operator"):
@@ -103,4 +128,5 @@ show_checks(current)
 st.subheader("Active configuration")
 st.caption("From the environment and .env; secrets are never shown.")
 st.dataframe(configuration_frame(current), hide_index=True, height=420)
+show_rules(current)
 show_password_hasher()

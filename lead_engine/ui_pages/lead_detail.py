@@ -7,20 +7,21 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from lead_engine.core.approvals import approve_lead, reject_lead, restore_lead
 from lead_engine.core.errors import LeadEngineError, NotFoundError
 from lead_engine.core.inbound import read_inbound
 from lead_engine.core.lead_fields import CANONICAL_FIELDS, InboundEmail
 from lead_engine.core.leads import (
-    approve_lead,
     correct_lead,
     get_lead,
     get_raw_message,
+    is_overdue,
     list_events,
-    reject_lead,
     reparse_lead,
     resync_lead,
 )
 from lead_engine.core.models import Lead, LeadEvent
+from lead_engine.core.qualification.routing import can_sync
 from lead_engine.ui_pages import context
 from lead_engine.ui_pages.widgets import PROVENANCE_COLOR, escape_markdown, local_time, show_status
 
@@ -51,11 +52,11 @@ def save_corrections(lead_id: str, version: int, original: dict[str, str]) -> No
         f"Saved {', '.join(LABELS[name] for name in changes)}.",
         lambda session: correct_lead(
             session=session,
+            settings=context.current_settings(),
             lead_id=lead_id,
             version=version,
             changes=changes,
             actor=context.current_actor(),
-            region=context.current_settings().default_country,
         ),
     )
 
@@ -78,6 +79,15 @@ def reject(lead_id: str, version: int) -> None:
         lambda session: reject_lead(
             session=session, lead_id=lead_id, version=version, actor=context.current_actor(), reason=reason
         ),
+    )
+
+
+def restore(lead_id: str, version: int) -> None:
+    """Bring the rejected lead back into review."""
+    settings, actor = context.current_settings(), context.current_actor()
+    context.run_use_case(
+        "Restored: the lead is back in review.",
+        lambda session: restore_lead(session=session, settings=settings, lead_id=lead_id, version=version, actor=actor),
     )
 
 
@@ -104,8 +114,9 @@ def describe_event(event: LeadEvent) -> str:
     if "company_explorer_id" in detail:
         return f"Company Explorer id {detail['company_explorer_id']}"
     if event.action == "parsed":
-        changed = ", ".join(detail.get("changed", [])) or "nothing changed"
-        return f"score {detail.get('score')}, {'qualified' if detail.get('qualified') else 'not qualified'}; {changed}"
+        changed = ", ".join(LABELS.get(name, name) for name in detail.get("changed", [])) or "nothing changed"
+        grade = f" ({detail['grade']})" if detail.get("grade") else ""
+        return f"score {detail.get('score')}{grade}; {changed}"
     return "; ".join(f"{key}: {value}" for key, value in detail.items() if value not in (None, "", [], {}))
 
 
@@ -162,13 +173,22 @@ def show_actions(lead: Lead) -> None:
     """Approve, reject, resync and reparse, each acting on the version shown."""
     settings = context.current_settings()
     approve_col, reject_col, resync_col, reparse_col, _ = st.columns([1, 1, 1, 1, 2])
+    values = {name: getattr(lead, name) for name in CANONICAL_FIELDS}
+    syncable = can_sync(values, excluded=settings.own_domains)
     approve_col.button(
         "Approve", icon=":material/thumb_up:", type="primary", width="stretch",
-        disabled=lead.status in ("syncing", "synced"), on_click=approve, args=(lead.id, lead.version),
+        disabled=lead.status in ("syncing", "synced") or not syncable, on_click=approve, args=(lead.id, lead.version),
+        help=None if syncable else "Add the company or its website first: the Company Explorer needs one of them.",
     )  # fmt: skip
-    with reject_col.popover("Reject", icon=":material/block:", width="stretch", disabled=lead.status == "rejected"):
-        st.text_input("Reason", key=f"reason_{lead.id}", placeholder="e.g. spam, job application")
-        st.button("Reject lead", key="reject_confirm", on_click=reject, args=(lead.id, lead.version))
+    if lead.status == "rejected":
+        reject_col.button(
+            "Restore", icon=":material/undo:", width="stretch", on_click=restore, args=(lead.id, lead.version),
+            help="Back into review; a reparse will not reject it again.",
+        )  # fmt: skip
+    else:
+        with reject_col.popover("Reject", icon=":material/block:", width="stretch"):
+            st.text_input("Reason", key=f"reason_{lead.id}", placeholder="e.g. spam, job application")
+            st.button("Reject lead", key="reject_confirm", on_click=reject, args=(lead.id, lead.version))
     resync_col.button(
         "Resync", icon=":material/sync:", width="stretch", disabled=not settings.sync_enabled,
         help=None if settings.sync_enabled else "Sync is off: set LEAD_ENGINE_COMPANY_EXPLORER_URL.",
@@ -196,7 +216,7 @@ def show_header(lead: Lead) -> None:
     status, facts = st.columns([1, 6], vertical_alignment="center")
     with status:
         show_status(lead.status)
-    score = "–" if lead.score is None else str(lead.score)
+    score = "–" if lead.score is None else f"{lead.score}" + (f" ({lead.grade})" if lead.grade else "")
     facts.caption(
         f"Source {escape_markdown(lead.source)} · received {local_time(lead.received_at)} · score {score}"
         f" · version {lead.version}"
@@ -204,8 +224,29 @@ def show_header(lead: Lead) -> None:
     )
     if lead.last_error:
         st.error(f"Last error: {escape_markdown(lead.last_error)}", icon=":material/error:")
+    if is_overdue(lead):
+        st.error("Overdue: this lead has waited for review longer than it should.", icon=":material/schedule:")
     if lead.reasons:
-        st.warning("Why it needs a look: " + escape_markdown("; ".join(lead.reasons)), icon=":material/info:")
+        heading = {"needs_review": "Why it needs a look", "rejected": "Why it was rejected"}.get(lead.status, "Verdict")
+        reasons = escape_markdown("; ".join(lead.reasons))
+        if lead.status in ("needs_review", "rejected"):
+            st.warning(f"{heading}: {reasons}", icon=":material/info:")
+        else:
+            st.caption(f"{heading}: {reasons}")
+
+
+def show_score(lead: Lead) -> None:
+    """How the score is made up: one row per rule that applied, summing to the score."""
+    if not lead.score_components:
+        return
+    with st.expander(f"Score {lead.score} ({lead.grade or '–'}): how it is made up"):
+        points = [int(item.get("points", 0)) for item in lead.score_components]
+        rows = [
+            {"Part": str(item.get("component", "")).capitalize(), "Points": value, "Why": str(item.get("reason", ""))}
+            for item, value in zip(lead.score_components, points, strict=True)
+        ]
+        rows.append({"Part": "Total", "Points": sum(points), "Why": ""})
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
 def choose_lead() -> None:
@@ -231,6 +272,7 @@ def show_lead(lead_id: str) -> None:
         return
     show_header(lead)
     show_actions(lead)
+    show_score(lead)
     email_col, fields_col = st.columns(2, gap="large")
     with email_col:
         show_email(lead)

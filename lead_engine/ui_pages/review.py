@@ -1,17 +1,24 @@
-"""Review & dead letters: leads waiting for a person or given up by sync, with the reason; act on many at once."""
+"""Review: leads waiting for a person (overdue first), rejected ones and those sync gave up on; act on many at once."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from lead_engine.core.leads import approve_leads, count_by_status, list_leads, resync_leads
+from lead_engine.core.approvals import BulkAction, act_on_leads
+from lead_engine.core.leads import count_by_status, is_overdue, list_leads
 from lead_engine.core.models import Lead
 from lead_engine.ui_pages import context
 from lead_engine.ui_pages.widgets import lead_title, local_time, status_label
 
 SHOWN = 200
-QUEUES = {"needs_review": "Needs review", "dead": "Dead letters"}
+QUEUES = {"needs_review": "Needs review", "rejected": "Rejected", "dead": "Dead letters"}
+DONE = {
+    BulkAction.APPROVE: "Approved",
+    BulkAction.REJECT: "Rejected",
+    BulkAction.RESTORE: "Restored to review",
+    BulkAction.RESYNC: "Queued for resync",
+}
 
 
 def reason_of(lead: Lead) -> str:
@@ -19,18 +26,16 @@ def reason_of(lead: Lead) -> str:
     return lead.last_error or "; ".join(lead.reasons) or "–"
 
 
-def act_on(kind: str, lead_ids: list[str]) -> None:
-    """Approve or resync the chosen leads, reporting how many went through and why others did not."""
+def act_on(action: BulkAction, lead_ids: list[str], reason: str = "") -> None:
+    """Apply the action to the chosen leads, reporting how many went through and why others did not."""
     settings, actor = context.current_settings(), context.current_actor()
     with context.writing() as session:
-        if kind == "approve":
-            failed = approve_leads(session=session, settings=settings, lead_ids=lead_ids, actor=actor)
-        else:
-            failed = resync_leads(session=session, settings=settings, lead_ids=lead_ids, actor=actor)
+        failed = act_on_leads(
+            session=session, settings=settings, lead_ids=lead_ids, action=action, actor=actor, reason=reason
+        )
     done = len(lead_ids) - len(failed)
-    verb = "Approved" if kind == "approve" else "Queued for resync"
     if done:
-        context.flash("success", f"{verb}: {done} lead(s).")
+        context.flash("success", f"{DONE[action]}: {done} lead(s).")
     for lead_id, message in failed.items():
         context.flash("error", f"{lead_id}: {message}")
     st.session_state.pop("review_chosen", None)
@@ -39,24 +44,26 @@ def act_on(kind: str, lead_ids: list[str]) -> None:
 def show_queue(status: str) -> None:
     """The leads of one queue, and the bulk actions."""
     with context.reading() as session:
-        leads, total = list_leads(session=session, status=status, limit=SHOWN)
+        leads, total = list_leads(session=session, status=status, order="review", limit=SHOWN)
     if not leads:
         st.success(
-            "Nothing needs review. New leads the rules cannot qualify land here."
-            if status == "needs_review"
-            else "No dead letters. Leads whose sync gave up land here, with the error."
+            {
+                "needs_review": "Nothing needs review. New leads the rules cannot approve on their own land here.",
+                "rejected": "Nothing rejected. Junk (auto-replies, bounces, spam) and leads people rejected land here.",
+            }.get(status, "No dead letters. Leads whose sync gave up land here, with the error.")
         )
         return
     frame = pd.DataFrame(
         [
-            {"Status": status_label(lead.status), "Received": local_time(lead.received_at), "Lead": lead_title(lead),
-             "Source": lead.source, "Reason": reason_of(lead), "Score": lead.score}
+            {"Status": "Overdue" if is_overdue(lead) else status_label(lead.status),
+             "Received": local_time(lead.received_at), "Lead": lead_title(lead), "Source": lead.source,
+             "Reason": reason_of(lead), "Score": lead.score, "Grade": lead.grade}
             for lead in leads
         ]
     )  # fmt: skip
     st.dataframe(frame, hide_index=True, column_config={"Reason": st.column_config.TextColumn(width="large")})
     if total > len(leads):
-        st.caption(f"Showing the newest {len(leads)} of {total:,}; the next ones appear once these are handled.")
+        st.caption(f"Showing the first {len(leads)} of {total:,}; the next ones appear once these are handled.")
     titles = {lead.id: f"{lead_title(lead)} ({local_time(lead.received_at)})" for lead in leads}
     everything = st.checkbox(f"All {len(leads)} shown", key="review_all")
     chosen = list(titles) if everything else st.multiselect(
@@ -64,15 +71,25 @@ def show_queue(status: str) -> None:
         placeholder="Choose leads…",
     )  # fmt: skip
     sync_on = context.current_settings().sync_enabled
-    approve_col, resync_col, open_col, _ = st.columns([1, 1, 1, 3])
+    approve_col, reject_col, resync_col, open_col, _ = st.columns([1, 1, 1, 1, 2])
     if approve_col.button("Approve", icon=":material/thumb_up:", type="primary", disabled=not chosen, width="stretch"):
-        act_on("approve", chosen)
+        act_on(BulkAction.APPROVE, chosen)
         st.rerun()
+    if status == "rejected":
+        if reject_col.button("Restore", icon=":material/undo:", disabled=not chosen, width="stretch"):
+            act_on(BulkAction.RESTORE, chosen)
+            st.rerun()
+    else:
+        with reject_col.popover("Reject", icon=":material/block:", disabled=not chosen, width="stretch"):
+            reason = st.text_input("Reason", key="review_reason", placeholder="e.g. spam, job application")
+            if st.button("Reject leads", key="review_reject_confirm"):
+                act_on(BulkAction.REJECT, chosen, reason.strip())
+                st.rerun()
     if resync_col.button(
         "Resync", icon=":material/sync:", disabled=not chosen or not sync_on, width="stretch",
         help=None if sync_on else "Sync is off: set LEAD_ENGINE_COMPANY_EXPLORER_URL.",
     ):  # fmt: skip
-        act_on("resync", chosen)
+        act_on(BulkAction.RESYNC, chosen)
         st.rerun()
     if open_col.button("Open first", icon=":material/open_in_new:", disabled=not chosen, width="stretch"):
         st.switch_page(context.LEAD, query_params={"id": chosen[0]})

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
-from lead_engine.core.leads import lock_lead, reject_lead, resync_lead
+from lead_engine.core.approvals import reject_lead
+from lead_engine.core.leads import lock_lead, resync_lead
 from lead_engine.core.settings import Settings
 from tests.support.company_explorer_server import ExplorerState
 from tests.support.ready_leads import (

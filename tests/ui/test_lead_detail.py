@@ -72,7 +72,14 @@ def test_save_after_someone_else_changed_the_lead_shows_a_conflict(
     open_lead(signed_in, lead_id)
     with Session(engine) as session:
         version = get_lead(session=session, lead_id=lead_id).version
-        correct_lead(session=session, lead_id=lead_id, version=version, changes={"city": "Köln"}, actor="colleague")
+        correct_lead(
+            session=session,
+            settings=get_settings(),
+            lead_id=lead_id,
+            version=version,
+            changes={"city": "Köln"},
+            actor="colleague",
+        )
     field(signed_in, "company").set_value("Muster GmbH")
     click(signed_in, "Save corrections")
     assert "changed by someone else" in signed_in.error[0].value

@@ -290,7 +290,7 @@ def _parse(email: InboundEmail, settings: Settings, extractor: Extractor | None)
     exclusions = _exclusions(email, thread, thread.operator_text + "\n" + footer, settings)
     region = settings.default_country
     candidates = _collect_candidates(email, thread, profile, lead_text, exclusions, region)
-    lead = ParsedLead()
+    lead = ParsedLead(template=profile.name)
     english = is_english(lead_text)
     resolve_candidates(candidates, lead, exclusions=exclusions, default_country=region, english=english)
     _swap_name_and_company(lead)

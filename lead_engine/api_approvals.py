@@ -1,0 +1,87 @@
+"""API routes for a person's verdict: approve, reject, restore, bulk actions and the approval queue's figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from lead_engine.api_deps import Actor, ReadDep, SettingsDep, WriteDep
+from lead_engine.core.approvals import BulkAction, act_on_leads, approval_stats, approve_lead, reject_lead, restore_lead
+from lead_engine.core.leads import get_lead, lead_as_dict
+
+router = APIRouter()
+
+
+class ActionBody(BaseModel):
+    """Who acts and why; ``version`` guards against overwriting a change made since it was read."""
+
+    version: int | None = None
+    reason: str = Field(default="", max_length=1000)
+    # The person behind the API client (an n8n approval step, say); recorded as "api:<by>".
+    by: str = Field(default="", max_length=100)
+
+
+class BulkBody(BaseModel):
+    """One action for many leads."""
+
+    ids: list[str] = Field(min_length=1, max_length=500)
+    action: BulkAction
+    reason: str = Field(default="", max_length=1000)
+    by: str = Field(default="", max_length=100)
+
+
+def _who(actor: str, by: str) -> str:
+    return f"{actor}:{by.strip()}" if by.strip() else actor
+
+
+def _version(session: WriteDep, lead_id: str, body: ActionBody) -> int:
+    return body.version if body.version is not None else get_lead(session=session, lead_id=lead_id).version
+
+
+@router.post("/api/leads/{lead_id}/approve")
+def approve(lead_id: str, body: ActionBody, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
+    """Approve the lead and queue its sync; 422 when it has neither a company nor a company domain."""
+    lead = approve_lead(
+        session=session, settings=cfg, lead_id=lead_id, version=_version(session, lead_id, body),
+        actor=_who(actor, body.by), reason=body.reason,
+    )  # fmt: skip
+    return lead_as_dict(lead)
+
+
+@router.post("/api/leads/{lead_id}/reject")
+def reject(lead_id: str, body: ActionBody, actor: Actor, session: WriteDep) -> dict[str, Any]:
+    """Reject the lead; it is never synced, stays visible, and can be restored."""
+    lead = reject_lead(
+        session=session, lead_id=lead_id, version=_version(session, lead_id, body), actor=_who(actor, body.by),
+        reason=body.reason,
+    )  # fmt: skip
+    return lead_as_dict(lead)
+
+
+@router.post("/api/leads/{lead_id}/restore")
+def restore(lead_id: str, body: ActionBody, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
+    """Bring a rejected lead back into review; 409 when it is not rejected."""
+    lead = restore_lead(
+        session=session, settings=cfg, lead_id=lead_id, version=_version(session, lead_id, body),
+        actor=_who(actor, body.by), reason=body.reason,
+    )  # fmt: skip
+    return lead_as_dict(lead)
+
+
+@router.post("/api/leads/bulk")
+def bulk(body: BulkBody, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
+    """Approve, reject, restore or resync several leads; each refused lead is listed with its reason."""
+    failed = act_on_leads(
+        session=session, settings=cfg, lead_ids=body.ids, action=body.action, actor=_who(actor, body.by),
+        reason=body.reason,
+    )  # fmt: skip
+    done = [lead_id for lead_id in dict.fromkeys(body.ids) if lead_id not in failed]
+    return {"action": body.action, "done": done, "failed": failed}
+
+
+@router.get("/api/approvals/stats")
+def stats(_actor: Actor, session: ReadDep, cfg: SettingsDep) -> dict[str, Any]:
+    """The review queue (waiting, overdue) and today's approvals: automatic against the daily limit, by people."""
+    return approval_stats(session=session, settings=cfg)

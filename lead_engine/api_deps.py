@@ -1,0 +1,48 @@
+"""What every API route depends on: the settings, the engine, sessions and the bearer-token check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from lead_engine.core.db import read_session
+from lead_engine.core.settings import Settings
+from lead_engine.core.webhooks import authorize
+
+
+def app_settings(request: Request) -> Settings:
+    """The settings the app was built with."""
+    return request.app.state.settings
+
+
+def app_engine(request: Request) -> Engine:
+    """The app's database engine."""
+    return request.app.state.engine
+
+
+def require_token(request: Request) -> str:
+    """Every /api route but health and ingest needs the bearer token."""
+    authorize(app_settings(request), request.headers)
+    return "api"
+
+
+def write_session(request: Request) -> Iterator[Session]:
+    """A session for a use case, which commits its own transaction; results stay readable after it."""
+    with Session(app_engine(request), expire_on_commit=False) as session:
+        yield session
+
+
+def reading_session(request: Request) -> Iterator[Session]:
+    """A read-only session (no write lock on SQLite)."""
+    with read_session(app_engine(request)) as session:
+        yield session
+
+
+Actor = Annotated[str, Depends(require_token)]
+WriteDep = Annotated[Session, Depends(write_session)]
+ReadDep = Annotated[Session, Depends(reading_session)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
