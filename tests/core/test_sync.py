@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, update
 from sqlmodel import Session, col
 
-from lead_engine.core.errors import ConflictError
 from lead_engine.core.approvals import reject_lead
+from lead_engine.core.errors import ConflictError
 from lead_engine.core.leads import record_event, resync_lead
 from lead_engine.core.models import Lead
 from lead_engine.core.settings import Settings
