@@ -54,7 +54,8 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
      r"|where (?:is|are) (?:your|you)\b.*|deine adresse|ihre adresse|your address|business address"
      r"|objektadresse|adresse des objekts)$", "address"),
     (r"^(?:was hast du vor|was haben sie vor|was planst du|was planen sie|what are you planning.*"
-     r"|what do you have in mind|noch etwas|sonst (?:noch )?etwas|gibt es sonst noch etwas.*)$", "message"),
+     r"|what do you have in mind|noch etwas|sonst (?:noch )?etwas|gibt es sonst noch etwas.*|worum geht es"
+     r"|what is (?:it|this) about|what do you need.*)$", "message"),
     (r"^(?:anschrift|adresse|address|postanschrift|firmenanschrift|company address|firmenadresse|standortadresse"
      r"|postal address|mailing address|adres|dirección|indirizzo)$", "address"),
     (r"stra(?:ß|ss)e|street|anschrift|adresse|address|\brue\b|straat|calle", "street"),

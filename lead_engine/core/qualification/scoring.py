@@ -12,10 +12,13 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import phonenumbers
+
 from lead_engine.core.company_matching import lead_domain
 from lead_engine.core.domains import is_free_mail, registrable_domain
 from lead_engine.core.lead_fields import CANONICAL_FIELDS
 from lead_engine.core.models import Lead
+from lead_engine.core.parsing.normalise import region_of_domain
 from lead_engine.core.qualification.budget import parse_budget
 from lead_engine.core.qualification.rules import Rules
 
@@ -70,6 +73,22 @@ def _largest_number(text: str) -> int | None:
     return max(numbers) if numbers else None
 
 
+def _country(values: Mapping[str, str | None], domain: str | None) -> tuple[str, str]:
+    """The lead's country: given, else told by the phone number's prefix or the company domain's ending."""
+    if values.get("country"):
+        return str(values["country"]).upper(), ""
+    phone = values.get("phone") or ""
+    if phone.startswith("+"):
+        try:
+            region = phonenumbers.region_code_for_number(phonenumbers.parse(phone))
+        except phonenumbers.NumberParseException:
+            region = None
+        if region and region != "ZZ":
+            return region, " (by the phone number)"
+    region = region_of_domain(domain)
+    return (region, f" (by the .{domain.rsplit('.', 1)[-1]} domain)") if region and domain else ("", "")
+
+
 def _fit(facts: LeadFacts, rules: Rules) -> list[Contribution]:
     fit, values, found = rules.fit, facts.values, []
     email, website = values.get("email"), values.get("website")
@@ -81,11 +100,13 @@ def _fit(facts: LeadFacts, rules: Rules) -> list[Contribution]:
         found.append(Contribution("fit", fit.free_mail, f"only a free-mail address ({provider}), no company website"))
     if values.get("company"):
         found.append(Contribution("fit", fit.company_named, "company named"))
-    country = (values.get("country") or "").upper()
+    country, evidence = _country(values, domain)
     if country in fit.icp_countries:
-        found.append(Contribution("fit", fit.icp_country, f"based in {country}, a target country"))
+        found.append(Contribution("fit", fit.icp_country, f"based in {country}{evidence}, a target country"))
     elif country:
-        found.append(Contribution("fit", fit.other_country, f"based in {country}, outside the target countries"))
+        found.append(
+            Contribution("fit", fit.other_country, f"based in {country}{evidence}, outside the target countries")
+        )
     described = " ".join(filter(None, (values.get("industry"), values.get("company"))))
     if fit.industries and (match := fit.industries.search(described)):
         found.append(Contribution("fit", fit.icp_industry, f"target industry ({match.group(0)})"))
