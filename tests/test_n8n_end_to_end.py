@@ -36,6 +36,7 @@ pytestmark = [pytest.mark.n8n, pytest.mark.slow, pytest.mark.imap]
 FIXTURES = Path(__file__).parent / "fixtures" / "emails"
 # calendly_de_html names the lead only in Reply-To, which n8n keeps in `metadata`.
 MAILS = ("tt_plain_standard.eml", "tt_swiss_html_preferred.eml", "cf7_de_default.eml", "calendly_de_html.eml")
+AUTO_REPLY = Path(__file__).parent / "fixtures" / "junk" / "autoreply_header_only_de.eml"
 SECRET_PLACEHOLDER = "whsec_PASTE_LEAD_ENGINE_WEBHOOK_SECRET"
 SLACK_PLACEHOLDER = "https://hooks.slack.com/services/REPLACE/WITH/YOUR-WEBHOOK"
 
@@ -112,10 +113,16 @@ def test_mails_become_correct_leads_through_the_shipped_workflow(
         start_with_trigger(n8n, dovecot)
         for name in MAILS:
             dovecot.deliver((FIXTURES / name).read_bytes())
-        wait_until(lambda: len(stored_leads(engine)) == len(MAILS), "every mail to arrive through n8n", timeout=120)
+        # An out-of-office reply that only its headers give away: the workflow must hand them on.
+        dovecot.deliver(AUTO_REPLY.read_bytes())
+        arrived = len(MAILS) + 1
+        wait_until(lambda: len(stored_leads(engine)) == arrived, "every mail to arrive through n8n", timeout=120)
         run_due_jobs(engine, parsing)
 
     leads = {lead.email: lead for lead in stored_leads(engine)}
+    auto_reply = leads.pop("h.kraus@kraus-spedition.de")
+    assert auto_reply.status == "rejected", auto_reply.reasons
+    assert auto_reply.reasons == ["rejected as junk: auto-reply (Auto-Submitted: auto-replied)"]
     for name in MAILS:
         want = expected_lead(name)
         lead = leads[want["email"]]

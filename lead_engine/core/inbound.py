@@ -110,7 +110,11 @@ def _automation_headers(payload: dict[str, Any]) -> dict[str, str]:
                     pairs = [f"{k}={v}" for k, v in params.items()] if isinstance(params, dict) else []
                     value = "; ".join([str(value.get("value", "")), *pairs])
                 if name in AUTOMATION_HEADERS and name not in found and isinstance(value, str | int | float):
-                    found[name] = str(value)[:300]
+                    text = str(value)
+                    # The Resolved format gives whole header lines ("Auto-Submitted: auto-replied").
+                    if text.lower().startswith(name + ":"):
+                        text = text[len(name) + 1 :].strip()
+                    found[name] = text[:300]
     return found
 
 
