@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from email.utils import getaddresses, parseaddr
 
 from lead_engine.core.domains import FREE_MAIL_DOMAINS, is_excluded_domain, registrable_domain
 from lead_engine.core.lead_fields import FieldValue, InboundEmail, ParsedLead
 from lead_engine.core.parsing.candidates import Candidates, Exclusions, resolve_candidates
-from lead_engine.core.parsing.html_text import html_to_text
+from lead_engine.core.parsing.html_text import bare_text, html_to_text
 from lead_engine.core.parsing.llm import ExtractionError, Extractor, OpenAIExtractor, ground_values
 from lead_engine.core.parsing.normalise import normalize_email, normalize_phone, split_address
 from lead_engine.core.parsing.profiles import (
@@ -60,7 +59,6 @@ _GERMAN = frozenset({
     "der", "die", "das", "und", "wir", "unser", "sie", "ihr", "für", "mit", "bitte", "ist", "ein", "eine", "zu",
     "im", "hallo", "grüße", "gruß",
 })  # fmt: skip
-_MARKUP = re.compile(r"(?is)<(script|style|head)\b.*?</\1\s*>|<[^>]*>|&\w+;")
 _EXTRACTORS: dict[tuple[str, str, str, float], OpenAIExtractor] = {}
 
 
@@ -82,7 +80,7 @@ def choose_body_text(email: InboundEmail) -> str:
         return text.strip()
     # Many senders put "view this mail in a browser" in the plain part; the HTML then holds the lead. Rendering
     # is the dear part, so a plain part long enough beside the HTML's bare text settles it without one.
-    if len(text.strip()) >= 0.4 * len(" ".join(_MARKUP.sub(" ", email.html[: MAX_PARSE_CHARS * 5]).split())):
+    if len(text.strip()) >= 0.4 * len(bare_text(email.html[: MAX_PARSE_CHARS * 5])):
         return text.strip()
     rendered = html_to_text(email.html)
     return (text if len(text.strip()) >= 0.4 * len(rendered.strip()) else rendered).strip()

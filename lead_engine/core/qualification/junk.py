@@ -7,7 +7,7 @@ from email.utils import parseaddr
 
 from lead_engine.core.domains import is_disposable
 from lead_engine.core.lead_fields import InboundEmail, ParsedLead
-from lead_engine.core.parsing.parser import choose_body_text
+from lead_engine.core.parsing.html_text import bare_text
 from lead_engine.core.parsing.profiles import MACHINE_LOCAL_PARTS
 from lead_engine.core.qualification.rules import Junk
 
@@ -43,7 +43,8 @@ def detect_junk(email: InboundEmail, parsed: ParsedLead, *, template: str, rules
     automated = template in _FORM_TEMPLATES_MAY_BE_AUTOMATED
     if automated and rules.subjects and (found := rules.subjects.search(email.subject)):
         return f"auto-reply or bounce (subject says “{found.group(0)}”)"
-    text = choose_body_text(email)
+    # The plain part, else the HTML with its tags dropped: rendering it properly costs more than the whole check.
+    text = email.text if email.text.strip() else bare_text(email.html[:200_000])
     head = text[:3000]
     if automated and rules.phrases and (found := rules.phrases.search(head)):
         return f"auto-reply or bounce (“{found.group(0)}”)"
@@ -52,7 +53,7 @@ def detect_junk(email: InboundEmail, parsed: ParsedLead, *, template: str, rules
     address = parsed.value("email")
     if rules.disposable and address and is_disposable(address):
         return f"throw-away address ({address.rpartition('@')[2]})"
-    links = len(_LINK.findall(text[:20_000]))
+    links = len(_LINK.findall((email.text if email.text.strip() else email.html)[:50_000]))
     words = len(_WORD.findall(_LINK.sub(" ", text[:20_000])))
     if links >= rules.link_farm_links and words < links * rules.link_farm_words_per_link:
         return f"link farm ({links} links in {words} words)"
