@@ -152,3 +152,31 @@ def test_reparse_queues_the_email_again(signed_in: AppTest, make_lead: LeadFacto
 def test_unknown_lead_says_so(signed_in: AppTest) -> None:
     open_lead(signed_in, "does-not-exist")
     assert "There is no lead with id" in signed_in.error[0].value
+
+
+def test_the_score_is_shown_as_a_table_that_sums_to_it(signed_in: AppTest, make_lead: LeadFactory) -> None:
+    components = [
+        {"component": "fit", "points": 10, "reason": "company domain muster.de"},
+        {"component": "intent", "points": 15, "reason": "asks for a quote or tender (“Angebot”)"},
+        {"component": "reachability", "points": -0, "reason": "no phone"},
+    ]
+    open_lead(signed_in, make_lead(status="ready", score=25, grade="cold", score_components=components))
+    table = next(frame.value for frame in signed_in.dataframe if "Points" in frame.value.columns)
+    assert list(table["Why"])[:2] == ["company domain muster.de", "asks for a quote or tender (“Angebot”)"]
+    assert list(table["Part"])[-1] == "Total" and list(table["Points"])[-1] == 25
+    assert any("Score 25 (cold)" in expander.label for expander in signed_in.expander)
+
+
+def test_a_rejected_lead_is_restored_with_one_click(signed_in: AppTest, make_lead: LeadFactory, engine: Engine) -> None:
+    lead_id = make_lead(status="rejected", reasons=["rejected as junk: auto-reply (X-Autoreply header)"])
+    open_lead(signed_in, lead_id)
+    assert "Why it was rejected: rejected as junk" in signed_in.warning[0].value
+    click(signed_in, "Restore")
+    _, status, _, events = read(engine, lead_id)
+    assert status == "needs_review" and events[-1] == ("restored", "operator")
+
+
+def test_approve_is_off_for_a_lead_that_could_never_sync(signed_in: AppTest, make_lead: LeadFactory) -> None:
+    open_lead(signed_in, make_lead(company=None, status="needs_review"))
+    approve = next(button for button in signed_in.button if button.label == "Approve")
+    assert approve.disabled and "company" in str(approve.help)

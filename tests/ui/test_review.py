@@ -58,3 +58,30 @@ def test_bulk_resync_every_dead_letter(
 
 def test_empty_queues_say_so(review: AppTest) -> None:
     assert "Nothing needs review" in review.success[0].value
+
+
+def test_rejected_queue_shows_junk_with_its_reason_and_restores_it(
+    review: AppTest, make_lead: LeadFactory, engine: Engine
+) -> None:
+    junk = make_lead(
+        company="Weber GmbH", status="rejected", reasons=["rejected as junk: bounce (a delivery status notification)"]
+    )
+    review.segmented_control(key="review_queue").set_value("rejected").run()
+    assert list(review.dataframe[0].value["Reason"]) == ["rejected as junk: bounce (a delivery status notification)"]
+    review.checkbox(key="review_all").check().run()
+    click(review, "Restore")
+    assert statuses(engine, junk) == ["needs_review"]
+    assert [toast.value for toast in review.toast] == ["Restored to review\\: 1 lead\\(s\\)\\."]
+
+
+def test_overdue_leads_come_first_and_say_so(review: AppTest, make_lead: LeadFactory) -> None:
+    from datetime import timedelta
+
+    from lead_engine.core.models import utcnow
+
+    make_lead(company="Neu AG", status="needs_review", review_due_at=utcnow() + timedelta(hours=20))
+    make_lead(company="Alt AG", status="needs_review", review_due_at=utcnow() - timedelta(hours=1))
+    review.run()
+    table = review.dataframe[0].value
+    assert list(table["Lead"]) == ["Alt AG · Max Muster", "Neu AG · Max Muster"]
+    assert list(table["Status"]) == ["Overdue", "Needs review"]
