@@ -83,11 +83,11 @@ def _rules_check(settings: Settings, path: Path, since_seconds: float) -> str:
         f"{path}: valid.",
         f"{result.leads} lead(s) received since {since:%Y-%m-%d %H:%M} UTC replayed (daily limit left out):",
         "",
-        f"  {'route':<15}{'now':>8}{'with the new rules':>22}",
+        f"  {'route':<15}{'now':>6}{'new rules':>12}{'change':>9}",
     ]
     for route in ("auto-approved", "review", "rejected"):
         now, then = result.current[route], result.candidate[route]
-        lines.append(f"  {route:<15}{now:>8}{then:>14} ({then - now:+d})")
+        lines.append(f"  {route:<15}{now:>6}{then:>12}{then - now:>+9d}")
     if result.changes:
         lines += ["", "Leads that change route:"]
         lines += [f"  {old} → {new}: {count}" for (old, new), count in result.changes.most_common()]
