@@ -21,6 +21,8 @@ from lead_engine.core.jobs import group_by_kind, run_claimed
 from lead_engine.core.models import utcnow
 from lead_engine.core.notifications import shared_http
 from lead_engine.core.outbox import ClaimedJob, claim_jobs
+from lead_engine.core.qualification.rules import rules_source
+from lead_engine.core.rescoring import rescore_leads
 from lead_engine.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -47,12 +49,33 @@ def watch_sources(engine: Engine, settings: Settings) -> None:
         logger.exception("checking the sources failed", extra={"action": "worker.heartbeat_failed"})
 
 
+class RulesWatch:
+    """Scores every lead again once the rules file changed (checked with the heartbeats)."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine, self.settings = engine, settings
+        self.source = rules_source(settings.rules_file)
+        self.seen = self.source.current()
+
+    def check(self) -> None:
+        """Re-score when the rules in force are not the ones last scored with; a failure tries again next time."""
+        current = self.source.current()
+        if current is self.seen:
+            return
+        try:
+            rescore_leads(self.engine, self.settings, current)
+            self.seen = current
+        except Exception:  # the worker's outer loop: a re-score must never stop the jobs
+            logger.exception("scoring leads again failed", extra={"action": "rules.rescore_failed"})
+
+
 def run_worker(settings: Settings, stop: threading.Event) -> None:
     """Run jobs until ``stop`` is set, then finish the batches in hand."""
     engine = get_engine(settings.database_url)
     run_migrations(engine)
     handlers = build_handlers(engine, settings)
     guarded = breakers(handlers)
+    rules = RulesWatch(engine, settings)
     name = f"{socket.gethostname()}-{os.getpid()}"
     in_flight: set[Future[list[str]]] = set()
     logger.info("worker started", extra={"action": "worker.started", "worker": name})
@@ -67,6 +90,7 @@ def run_worker(settings: Settings, stop: threading.Event) -> None:
         while not stop.is_set():
             if time.monotonic() >= next_heartbeat:
                 watch_sources(engine, settings)
+                rules.check()
                 next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
             in_flight = {future for future in in_flight if not future.done()}
             claimed: list[ClaimedJob] = []
