@@ -17,7 +17,7 @@ from lead_engine.core.outbox import enqueue_job
 from lead_engine.core.parsing.normalise import normalize_country, normalize_email, normalize_phone, normalize_website
 from lead_engine.core.qualification.routing import review_deadline
 from lead_engine.core.qualification.rules import rules_source
-from lead_engine.core.qualification.scoring import apply_verdict, facts_of, score_lead
+from lead_engine.core.qualification.scoring import apply_verdict, facts_of, kept_opinion, score_lead
 from lead_engine.core.settings import Settings
 from lead_engine.core.statuses import RESYNCABLE, JobStatus, LeadStatus
 
@@ -201,7 +201,8 @@ NORMALIZERS: dict[str, Callable[[str, str], str | None]] = {
 def rescore_lead(lead: Lead, settings: Settings) -> None:
     """Score the lead again from its current values under the current rules (not committed)."""
     rules = rules_source(settings.rules_file).current()
-    apply_verdict(lead, score_lead(facts_of(lead, excluded_domains=settings.own_domains), rules))
+    facts = facts_of(lead, excluded_domains=settings.own_domains)
+    apply_verdict(lead, score_lead(facts, rules, extra=kept_opinion(lead)))
 
 
 def correct_lead(

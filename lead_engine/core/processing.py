@@ -16,8 +16,10 @@ from lead_engine.core.lead_fields import CANONICAL_FIELDS, InboundEmail, ParsedL
 from lead_engine.core.leads import enqueue_sync, enter_status, get_lead, has_event, held_lead, record_event
 from lead_engine.core.models import Lead, RawMessage, utcnow
 from lead_engine.core.outbox import ClaimedJob
+from lead_engine.core.parsing.html_text import bare_text
 from lead_engine.core.parsing.parser import parse_email
 from lead_engine.core.qualification.junk import detect_junk
+from lead_engine.core.qualification.llm_opinion import OpenAIQualifier, Qualifier, opinion_of
 from lead_engine.core.qualification.routing import (
     AUTO_APPROVED,
     approved_automatically_today,
@@ -25,7 +27,7 @@ from lead_engine.core.qualification.routing import (
     route_lead,
 )
 from lead_engine.core.qualification.rules import rules_source
-from lead_engine.core.qualification.scoring import apply_verdict, facts_of, score_lead
+from lead_engine.core.qualification.scoring import Contribution, apply_verdict, facts_of, kept_opinion, score_lead
 from lead_engine.core.retry import CircuitBreaker
 from lead_engine.core.settings import Settings
 from lead_engine.core.statuses import KEEP_STATUS_ON_REPARSE, LeadStatus
@@ -124,10 +126,11 @@ def apply_parsed(lead: Lead, parsed: ParsedLead) -> list[str]:
 
 @dataclass
 class Processed:
-    """A parse and, when the mail is junk, why."""
+    """A parse, why the mail is junk (when it is), and the LLM's opinion (when one was asked for)."""
 
     parsed: ParsedLead
     junk: str | None = None
+    opinion: list[Contribution] = field(default_factory=list)
 
 
 class ProcessHandler:
@@ -143,6 +146,7 @@ class ProcessHandler:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.rules = rules_source(settings.rules_file)
+        self.qualifier: Qualifier | None = OpenAIQualifier(settings) if settings.llm_enabled else None
         # With an LLM the parse waits on the network; rules alone keep the CPU busy.
         self.io_bound = settings.llm_enabled
 
@@ -156,8 +160,13 @@ class ProcessHandler:
         """Parse the e-mail (rules, then the LLM when configured) and tell whether it is junk."""
         if isinstance(item, ParsedLead):
             return Processed(item)
+        rules = self.rules.current()
         parsed = parse_email(item, settings=self.settings)
-        return Processed(parsed, detect_junk(item, parsed, template=parsed.template, rules=self.rules.current().junk))
+        junk = detect_junk(item, parsed, template=parsed.template, rules=rules.junk)
+        if junk or self.qualifier is None or not rules.llm.points:
+            return Processed(parsed, junk)
+        text = parsed.value("message") or item.text or bare_text(item.html)
+        return Processed(parsed, None, [opinion_of(self.qualifier, subject=item.subject, text=text, rules=rules)])
 
     def record(self, session: Session, job: ClaimedJob, processed: Processed) -> None:
         """Apply the parse, score the lead, route it, and queue its sync when it was approved automatically."""
@@ -165,7 +174,8 @@ class ProcessHandler:
         lead = held_lead(session=session, lead_id=job.lead_id)
         changed = apply_parsed(lead, parsed)
         lead.template = parsed.template
-        verdict = score_lead(facts_of(lead, excluded_domains=self.settings.own_domains), self.rules.current())
+        facts = facts_of(lead, excluded_domains=self.settings.own_domains)
+        verdict = score_lead(facts, self.rules.current(), extra=processed.opinion or kept_opinion(lead))
         apply_verdict(lead, verdict)
         lead.updated_at = utcnow()
         lead.version += 1

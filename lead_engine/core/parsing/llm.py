@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
 import openai
 import phonenumbers
@@ -18,6 +18,7 @@ from lead_engine.core.errors import LeadEngineError
 from lead_engine.core.settings import Settings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # What each field means, told to the model in the schema itself.
 FIELD_DESCRIPTIONS: dict[str, str] = {
@@ -132,8 +133,8 @@ def ground_values(values: dict[str, str], source: str, *, region: str) -> tuple[
     return kept, reasons
 
 
-class OpenAIExtractor:
-    """Extraction through any OpenAI-compatible chat completions endpoint with strict JSON schema output."""
+class JsonChat:
+    """One OpenAI-compatible chat endpoint answering in strict JSON: ask, check the reply, re-ask once."""
 
     def __init__(self, settings: Settings, *, client: openai.OpenAI | None = None, max_retries: int = 1) -> None:
         api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
@@ -149,10 +150,10 @@ class OpenAIExtractor:
         """Release the HTTP connection pool."""
         self._client.close()
 
-    def _complete(self, messages: list[ChatCompletionMessageParam], schema: dict[str, object]) -> str | None:
+    def _complete(self, messages: list[ChatCompletionMessageParam], name: str, schema: dict[str, object]) -> str | None:
         response_format: ResponseFormatJSONSchema = {
             "type": "json_schema",
-            "json_schema": {"name": "lead_fields", "strict": True, "schema": schema},
+            "json_schema": {"name": name, "strict": True, "schema": schema},
         }
         try:
             response = self._client.chat.completions.create(
@@ -164,18 +165,19 @@ class OpenAIExtractor:
             raise ExtractionError("LLM returned no choices")
         return response.choices[0].message.content
 
-    def extract(self, *, text: str, subject: str, fields: Sequence[str]) -> dict[str, str]:
-        """Ask for the missing fields; re-ask once with the validation error, then give up."""
-        schema = build_schema(fields)
+    def ask(
+        self, *, system: str, user: str, name: str, schema: dict[str, object], check: Callable[[str | None], T]
+    ) -> T:
+        """The checked answer; a reply ``check`` refuses (ValueError) is asked again once with the error."""
         messages: list[ChatCompletionMessageParam] = [
-            {"role": "system", "content": _SYSTEM_PROMPT},
-            {"role": "user", "content": f"Subject: {subject}\n\n{text[:_MAX_SOURCE_CHARS]}"},
+            {"role": "system", "content": system},
+            {"role": "user", "content": user},
         ]
         error = ""
         for attempt in range(2):
-            content = self._complete(messages, schema)
+            content = self._complete(messages, name, schema)
             try:
-                return validate_reply(content, fields)
+                return check(content)
             except ValueError as exc:
                 error = str(exc)
                 logger.info("LLM reply rejected", extra={"action": "llm.reply_rejected", "attempt": attempt})
@@ -184,3 +186,24 @@ class OpenAIExtractor:
                     {"role": "user", "content": f"Your reply was invalid: {error}. Answer again, JSON only."},
                 ]
         raise ExtractionError(f"LLM reply invalid after a re-ask: {error}")
+
+
+class OpenAIExtractor:
+    """Extraction through any OpenAI-compatible chat completions endpoint with strict JSON schema output."""
+
+    def __init__(self, settings: Settings, *, client: openai.OpenAI | None = None, max_retries: int = 1) -> None:
+        self._chat = JsonChat(settings, client=client, max_retries=max_retries)
+
+    def close(self) -> None:
+        """Release the HTTP connection pool."""
+        self._chat.close()
+
+    def extract(self, *, text: str, subject: str, fields: Sequence[str]) -> dict[str, str]:
+        """Ask for the missing fields; re-ask once with the validation error, then give up."""
+        return self._chat.ask(
+            system=_SYSTEM_PROMPT,
+            user=f"Subject: {subject}\n\n{text[:_MAX_SOURCE_CHARS]}",
+            name="lead_fields",
+            schema=build_schema(fields),
+            check=lambda content: validate_reply(content, fields),
+        )

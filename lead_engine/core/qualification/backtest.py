@@ -15,7 +15,7 @@ from lead_engine.core.processing import load_raws
 from lead_engine.core.qualification.junk import detect_junk
 from lead_engine.core.qualification.routing import parse_confidence, route_lead
 from lead_engine.core.qualification.rules import Rules
-from lead_engine.core.qualification.scoring import facts_of, score_lead
+from lead_engine.core.qualification.scoring import facts_of, kept_opinion, score_lead
 from lead_engine.core.settings import Settings
 from lead_engine.core.statuses import LeadStatus
 
@@ -69,7 +69,7 @@ def _doubts(session: Session, lead_ids: list[str]) -> dict[str, list[str]]:
 def _route(
     lead: Lead, rules: Rules, email: InboundEmail | None, doubts: list[str], settings: Settings
 ) -> tuple[int, str]:
-    verdict = score_lead(facts_of(lead, excluded_domains=settings.own_domains), rules)
+    verdict = score_lead(facts_of(lead, excluded_domains=settings.own_domains), rules, extra=kept_opinion(lead))
     template = lead.template or "free_text"
     junk = detect_junk(email, _parsed_from(lead), template=template, rules=rules.junk) if email else None
     route = route_lead(

@@ -155,6 +155,10 @@ class Junk(_Strict):
         return words_pattern(self.auto_reply_phrases)
 
 
+class Llm(_Strict):
+    points: int = Field(default=10, ge=0, le=50)
+
+
 class Rules(_Strict):
     """Every weight, list and threshold of qualification."""
 
@@ -164,6 +168,7 @@ class Rules(_Strict):
     source: Source
     reachability: Reachability
     junk: Junk
+    llm: Llm = Llm()
 
     @model_validator(mode="after")
     def _maxes_make_100(self) -> Rules:

@@ -211,6 +211,11 @@ def facts_of(lead: Lead, *, excluded_domains: list[str] | tuple[str, ...] = ()) 
     )
 
 
+def kept_opinion(lead: Lead) -> list[Contribution]:
+    """The LLM's component as stored: scoring again from the lead's values keeps it (the mail has not changed)."""
+    return [Contribution(**item) for item in lead.score_components if item.get("component") == "llm"]
+
+
 def apply_verdict(lead: Lead, verdict: Verdict) -> None:
     """Store the score, its grade and its components on the lead."""
     lead.score, lead.qualified, lead.grade = verdict.score, verdict.qualified, verdict.grade.value
