@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI, Request
 from streamlit.testing.v1 import AppTest
 
+from lead_engine.core.qualification.rules import DEFAULT_RULES_FILE
 from lead_engine.core.settings import get_settings
 from tests.support.servers import free_port, serve_app
 from tests.ui.conftest import PASSWORD, click
@@ -69,3 +72,21 @@ def test_slack_connection_test_reports_a_closed_port(signed_in: AppTest, monkeyp
     assert "not configured" in signed_in.error[0].value
     signed_in.button(key="check_Slack").click().run()
     assert any("cannot connect" in error.value for error in signed_in.error)
+
+
+def test_settings_page_shows_the_rules_in_force_and_a_broken_edit(
+    signed_in: AppTest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(DEFAULT_RULES_FILE.read_text(encoding="utf-8").replace("hot = 70", "hot = 75"), encoding="utf-8")
+    monkeypatch.setenv("LEAD_ENGINE_RULES_FILE", str(rules))
+    get_settings.cache_clear()
+    signed_in.switch_page("ui_pages/configuration.py").run()
+    assert any("hot = 75" in block.value for block in signed_in.code)
+    assert any(caption.value.startswith("From ") for caption in signed_in.caption)
+
+    rules.write_text("[thresholds\n", encoding="utf-8")
+    os.utime(rules, ns=(1, 10**18))
+    signed_in.run()
+    assert "the last good rules stay in force" in signed_in.error[0].value
+    assert "not valid TOML" in signed_in.error[0].value
