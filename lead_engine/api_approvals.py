@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from lead_engine.api_deps import Actor, ReadDep, SettingsDep, WriteDep
-from lead_engine.core.approvals import BulkAction, act_on_leads, approval_stats, approve_lead, reject_lead, restore_lead
-from lead_engine.core.leads import get_lead, lead_as_dict
+from lead_engine.core.approvals import BulkAction, act_on_lead, act_on_leads, approval_stats
+from lead_engine.core.leads import lead_as_dict
 
 router = APIRouter()
 
@@ -36,38 +36,30 @@ def _who(actor: str, by: str) -> str:
     return f"{actor}:{by.strip()}" if by.strip() else actor
 
 
-def _version(session: WriteDep, lead_id: str, body: ActionBody) -> int:
-    return body.version if body.version is not None else get_lead(session=session, lead_id=lead_id).version
+def _act(session: WriteDep, cfg: SettingsDep, lead_id: str, action: BulkAction, actor: str, body: ActionBody) -> Any:
+    lead = act_on_lead(
+        session=session, settings=cfg, lead_id=lead_id, action=action, actor=_who(actor, body.by),
+        reason=body.reason, version=body.version,
+    )  # fmt: skip
+    return lead_as_dict(lead)
 
 
 @router.post("/api/leads/{lead_id}/approve")
 def approve(lead_id: str, body: ActionBody, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
     """Approve the lead and queue its sync; 422 when it has neither a company nor a company domain."""
-    lead = approve_lead(
-        session=session, settings=cfg, lead_id=lead_id, version=_version(session, lead_id, body),
-        actor=_who(actor, body.by), reason=body.reason,
-    )  # fmt: skip
-    return lead_as_dict(lead)
+    return _act(session, cfg, lead_id, BulkAction.APPROVE, actor, body)
 
 
 @router.post("/api/leads/{lead_id}/reject")
-def reject(lead_id: str, body: ActionBody, actor: Actor, session: WriteDep) -> dict[str, Any]:
+def reject(lead_id: str, body: ActionBody, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
     """Reject the lead; it is never synced, stays visible, and can be restored."""
-    lead = reject_lead(
-        session=session, lead_id=lead_id, version=_version(session, lead_id, body), actor=_who(actor, body.by),
-        reason=body.reason,
-    )  # fmt: skip
-    return lead_as_dict(lead)
+    return _act(session, cfg, lead_id, BulkAction.REJECT, actor, body)
 
 
 @router.post("/api/leads/{lead_id}/restore")
 def restore(lead_id: str, body: ActionBody, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
     """Bring a rejected lead back into review; 409 when it is not rejected."""
-    lead = restore_lead(
-        session=session, settings=cfg, lead_id=lead_id, version=_version(session, lead_id, body),
-        actor=_who(actor, body.by), reason=body.reason,
-    )  # fmt: skip
-    return lead_as_dict(lead)
+    return _act(session, cfg, lead_id, BulkAction.RESTORE, actor, body)
 
 
 @router.post("/api/leads/bulk")

@@ -90,6 +90,32 @@ def restore_lead(
     return lead
 
 
+def act_on_lead(
+    *,
+    session: Session,
+    settings: Settings,
+    lead_id: str,
+    action: BulkAction,
+    actor: str,
+    reason: str = "",
+    version: int | None = None,
+) -> Lead:
+    """One action on one lead, checked against the version the caller read (its current one without)."""
+    if version is None:
+        version = get_lead(session=session, lead_id=lead_id).version
+    if action == BulkAction.APPROVE:
+        return approve_lead(
+            session=session, settings=settings, lead_id=lead_id, version=version, actor=actor, reason=reason
+        )
+    if action == BulkAction.REJECT:
+        return reject_lead(session=session, lead_id=lead_id, version=version, actor=actor, reason=reason)
+    if action == BulkAction.RESTORE:
+        return restore_lead(
+            session=session, settings=settings, lead_id=lead_id, version=version, actor=actor, reason=reason
+        )
+    return resync_lead(session=session, settings=settings, lead_id=lead_id, actor=actor)
+
+
 def act_on_leads(
     *, session: Session, settings: Settings, lead_ids: list[str], action: BulkAction, actor: str, reason: str = ""
 ) -> dict[str, str]:
@@ -97,25 +123,10 @@ def act_on_leads(
 
     Returns the reason per lead that was refused; the others are done.
     """
-
-    def run(lead_id: str) -> Any:
-        version = get_lead(session=session, lead_id=lead_id).version
-        if action == BulkAction.APPROVE:
-            return approve_lead(
-                session=session, settings=settings, lead_id=lead_id, version=version, actor=actor, reason=reason
-            )
-        if action == BulkAction.REJECT:
-            return reject_lead(session=session, lead_id=lead_id, version=version, actor=actor, reason=reason)
-        if action == BulkAction.RESTORE:
-            return restore_lead(
-                session=session, settings=settings, lead_id=lead_id, version=version, actor=actor, reason=reason
-            )
-        return resync_lead(session=session, settings=settings, lead_id=lead_id, actor=actor)
-
     failed: dict[str, str] = {}
     for lead_id in dict.fromkeys(lead_ids):
         try:
-            run(lead_id)
+            act_on_lead(session=session, settings=settings, lead_id=lead_id, action=action, actor=actor, reason=reason)
         except LeadEngineError as exc:
             session.rollback()
             failed[lead_id] = str(exc)
