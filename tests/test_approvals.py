@@ -3,6 +3,7 @@ reviews, bulk actions, the figures, and the score following an operator's correc
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -177,3 +178,19 @@ def test_a_correction_scores_the_lead_again(settings: Settings, engine: Engine) 
         assert "budget given: 30 000 EUR" in reasons and "company named" in reasons
         assert sum(item["points"] for item in patched["score_components"]) == patched["score"]
         assert patched["status"] == "needs_review"  # a correction re-scores; the person still decides
+
+
+def test_the_daily_limit_holds_exactly_with_workers_in_parallel(settings: Settings, engine: Engine) -> None:
+    capped = settings.model_copy(update={"auto_approve_daily_limit": 5, "worker_batch_size": 2})
+    with api(capped) as client:
+        ids = [ingest(client, quote_request(n)) for n in range(16)]
+        workers = [
+            threading.Thread(target=run_due_jobs, args=(engine, capped), kwargs={"worker": f"w{n}"}) for n in range(4)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=120)
+        statuses = [lead(client, lead_id)["status"] for lead_id in ids]
+        assert statuses.count("ready") == 5 and statuses.count("needs_review") == 11, statuses
+        assert client.get("/api/approvals/stats").json()["auto_approved_today"] == 5

@@ -198,7 +198,7 @@ class ProcessHandler:
             junk=junk,
             doubts=parsed.reasons,
             settings=self.settings,
-            approved_today=approved_automatically_today(session=session, settings=self.settings),
+            approved_today=lambda: approved_automatically_today(session=session, settings=self.settings, claim=True),
         )
         enter_status(lead, route.status, self.settings)
         lead.reasons = route.reasons

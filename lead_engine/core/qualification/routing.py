@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import distinct, func, select, text
 from sqlmodel import Session, col
 
 from lead_engine.core.company_matching import lead_domain
@@ -17,6 +18,7 @@ from lead_engine.core.settings import Settings
 from lead_engine.core.statuses import LeadStatus
 
 AUTO_APPROVED = "auto_approved"
+AUTO_APPROVAL_LOCK = 748216
 # Fields a person would check first; the surest reading of them is the parse's confidence.
 KEY_FIELDS = ("company", "contact_name", "email", "phone")
 
@@ -56,10 +58,18 @@ def day_start(settings: Settings, now: datetime | None = None) -> datetime:
     return datetime.combine(local.date(), time(), tzinfo=zone)
 
 
-def approved_automatically_today(*, session: Session, settings: Settings) -> int:
-    """How many leads were approved without a person since midnight (business time zone)."""
+def approved_automatically_today(*, session: Session, settings: Settings, claim: bool = False) -> int:
+    """How many leads were approved without a person since midnight (business time zone).
+
+    ``claim`` is for a transaction about to approve one more: on PostgreSQL it takes a transaction lock first,
+    so workers in parallel count one after another and the daily limit holds exactly.
+    """
+    if claim and session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUTO_APPROVAL_LOCK})
     since = day_start(settings)
-    query = select(func.count()).where(col(LeadEvent.action) == AUTO_APPROVED, col(LeadEvent.at) >= since)
+    query = select(func.count(distinct(col(LeadEvent.lead_id)))).where(
+        col(LeadEvent.action) == AUTO_APPROVED, col(LeadEvent.at) >= since
+    )
     return session.scalar(query) or 0
 
 
@@ -71,9 +81,12 @@ def route_lead(
     junk: str | None,
     doubts: list[str],
     settings: Settings,
-    approved_today: int,
+    approved_today: Callable[[], int],
 ) -> Route:
-    """Junk → rejected; doubts, a low score or confidence, or the daily limit → review; else ready."""
+    """Junk → rejected; doubts, a low score or confidence, or the daily limit → review; else ready.
+
+    ``approved_today`` is asked only for a lead that passed every other gate.
+    """
     if junk:
         return Route(LeadStatus.REJECTED, [f"rejected as junk: {junk}"])
     reasons = list(doubts)
@@ -92,7 +105,7 @@ def route_lead(
     limit = settings.auto_approve_daily_limit
     if limit == 0:
         return Route(LeadStatus.NEEDS_REVIEW, ["every lead is approved by a person (daily auto-approval limit is 0)"])
-    if approved_today >= limit:
+    if approved_today() >= limit:
         return Route(LeadStatus.NEEDS_REVIEW, [f"daily auto-approval limit of {limit} reached"])
     certainty = f"fields read with {confidence:.0%} certainty"
     return Route(LeadStatus.READY, [f"approved automatically: score {verdict.score} ({verdict.grade}), {certainty}"])
