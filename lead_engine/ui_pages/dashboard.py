@@ -1,10 +1,13 @@
-"""Dashboard: leads per day by source, the status funnel, sync success and speed, how leads arrived, top errors."""
+"""Dashboard: leads per day by source, the review queue, the status funnel, sync success, arrivals, top errors."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from lead_engine.core.approvals import approval_stats
 from lead_engine.core.stats import Dashboard, build_dashboard, format_duration
 from lead_engine.ui_pages import context
 
@@ -26,6 +29,27 @@ def show_headline(figures: Dashboard) -> None:
         border=True,
     )  # fmt: skip
     dead.metric("Dead letters", f"{sync.dead:,}", border=True)
+
+
+def show_approvals(stats: dict[str, Any]) -> None:
+    """The review queue and today's approvals, against the daily limit for approvals without a person."""
+    waiting, overdue, auto, junk = st.columns(4)
+    waiting.metric("Waiting for review", f"{stats['pending']:,}", border=True)
+    overdue.metric(
+        "Overdue", f"{stats['overdue']:,}", border=True,
+        help=f"Waiting longer than {stats['expiry_hours']:g} hours; they come first in Review.",
+    )  # fmt: skip
+    limit = stats["daily_limit"]
+    auto.metric(
+        "Approved automatically today", f"{stats['auto_approved_today']:,} of {limit:,}" if limit else "off",
+        border=True, help="Qualified, surely read leads go to sync without a person, up to this many a day.",
+    )  # fmt: skip
+    junk.metric(
+        "Junk today",
+        f"{stats['junk_today']:,}",
+        border=True,
+        help="Auto-replies, bounces and spam: see Review → Rejected.",
+    )
 
 
 def show_per_day(figures: Dashboard) -> None:
@@ -82,7 +106,9 @@ st.title("Dashboard")
 period = st.segmented_control("Period", list(PERIODS), default="30 days", required=True, key="dashboard_period")
 with context.reading() as session:
     dashboard = build_dashboard(session=session, days=PERIODS[period or "30 days"])
+    approvals = approval_stats(session=session, settings=context.current_settings())
 show_headline(dashboard)
+show_approvals(approvals)
 chart, side = st.columns([3, 2], gap="large")
 with chart:
     show_per_day(dashboard)

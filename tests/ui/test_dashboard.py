@@ -29,6 +29,8 @@ def test_dashboard_shows_rate_median_and_errors(signed_in: AppTest, make_lead: L
     assert metrics["Sync success rate"] == "50%"
     assert metrics["Median received → synced"] == "3.0 min"
     assert metrics["Dead letters"] == "1"
+    assert (metrics["Waiting for review"], metrics["Overdue"]) == ("1", "0")
+    assert metrics["Approved automatically today"] == "0 of 100"
     tables = {tuple(table.value.columns): table.value for table in signed_in.dataframe}
     assert list(tables["Error", "Leads"]["Error"]) == ["HTTP 422: invalid domain"]
     assert tables["Path", "Leads"].values.tolist() == [["API (n8n, forms)", 3]]
