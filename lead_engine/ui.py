@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -11,7 +12,8 @@ if str(Path(__file__).resolve().parent.parent) not in sys.path:
 
 import streamlit as st
 
-from lead_engine.core.alerts import list_active_alerts
+from lead_engine.core.alerts import list_active_alerts, raise_alert
+from lead_engine.core.login_throttle import describe_key, login_throttle, throttle_keys
 from lead_engine.core.logs import configure_logging
 from lead_engine.core.operators import authenticate, login_configured
 from lead_engine.embedded_api import EmbeddedApi, start_embedded_api
@@ -39,12 +41,29 @@ def show_login() -> None:
             password = st.text_input("Password", type="password")
             submitted = st.form_submit_button("Sign in", type="primary", width="stretch")
         if submitted:
-            actor = authenticate(settings, username, password)
-            if actor is None:
-                st.error("Wrong name or password.")
-            else:
-                st.session_state[context.ACTOR_KEY] = actor
-                st.rerun()
+            sign_in(username, password)
+
+
+def sign_in(username: str, password: str) -> None:
+    """Check the credentials, unless this name or browser must wait after failed attempts."""
+    settings, throttle = context.current_settings(), login_throttle()
+    keys = throttle_keys(username, st.context.ip_address)
+    wait = throttle.wait_seconds(keys)
+    if wait > 0:
+        seconds = math.ceil(wait)
+        when = f"{seconds} second{'s' * (seconds != 1)}" if wait < 120 else f"{math.ceil(wait / 60)} minutes"
+        st.error(f"Too many failed sign-ins. Try again in {when}.")
+        return
+    actor = authenticate(settings, username, password)
+    if actor is None:
+        for key in throttle.failed(keys):
+            message = f"UI sign-in locked for 15 minutes after 10 failed attempts with {describe_key(key)}"
+            raise_alert(context.current_engine(), f"login_locked:{key}", message)
+        st.error("Wrong name or password.")
+        return
+    throttle.succeeded(keys)
+    st.session_state[context.ACTOR_KEY] = actor
+    st.rerun()
 
 
 def show_sidebar() -> None:

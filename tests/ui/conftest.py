@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from lead_engine.core.inbound import prepare_ingest
 from lead_engine.core.ingest import write_batch
+from lead_engine.core.login_throttle import login_throttle
 from lead_engine.core.models import Lead
 from lead_engine.core.settings import Settings, get_settings
 
@@ -33,6 +34,14 @@ def ui_env(settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch, 
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_earlier_failed_logins() -> Iterator[None]:
+    """Each test starts with the login throttle as after a restart."""
+    login_throttle().clear()
+    yield
+    login_throttle().clear()
 
 
 @pytest.fixture

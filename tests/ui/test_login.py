@@ -7,7 +7,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
+from lead_engine.core.alerts import list_active_alerts
 from lead_engine.core.leads import list_events
+from lead_engine.core.login_throttle import login_throttle
 from lead_engine.core.operators import hash_password
 from lead_engine.core.settings import get_settings
 from tests.ui.conftest import PASSWORD, LeadFactory, click, field, open_lead, sign_in
@@ -55,3 +57,30 @@ def test_without_any_password_configured_nobody_gets_in(app: AppTest, monkeypatc
     app.run()
     assert "LEAD_ENGINE_UI_PASSWORD" in app.error[0].value
     assert not app.button
+
+
+def test_repeated_wrong_passwords_make_the_login_wait_then_lock_with_an_alert(
+    app: AppTest, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(login_throttle(), "clock", lambda: now[0])
+    for _ in range(3):
+        sign_in(app, password="guess")
+        assert [error.value for error in app.error] == ["Wrong name or password."]
+    sign_in(app, password=PASSWORD)  # even the right password waits its turn
+    assert [error.value for error in app.error] == ["Too many failed sign-ins. Try again in 1 second."]
+    assert "Inbox" not in [title.value for title in app.title]
+    for _ in range(7):
+        now[0] += 61
+        sign_in(app, password="guess")
+    sign_in(app, password=PASSWORD)
+    assert [error.value for error in app.error] == ["Too many failed sign-ins. Try again in 15 minutes."]
+    with Session(engine) as session:
+        alerts = list_active_alerts(session=session, prefix="login_locked:")
+    # AppTest has no client address: the name alone is locked here (a browser's address is locked beside it)
+    assert [alert.message for alert in alerts] == [
+        "UI sign-in locked for 15 minutes after 10 failed attempts with the shared password"
+    ]
+    now[0] += 15 * 60
+    sign_in(app, password=PASSWORD)
+    assert [title.value for title in app.title] == ["Inbox"]
