@@ -22,6 +22,7 @@ def _api(settings: Settings) -> None:
     import uvicorn
 
     from lead_engine.api import create_app
+    from lead_engine.http_deadlines import server_config
 
     app = create_app(settings)
     # Full garbage collections over the app's long-lived objects (SQLAlchemy, FastAPI, pydantic) stalled
@@ -30,15 +31,12 @@ def _api(settings: Settings) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 50)
-    import os
     import signal
 
-    if os.environ.get("PIN"):
-        os.sched_setaffinity(0, {0})
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the handler it found: with this
     # one the API ends with exit status 0, like the other programs, instead of "terminated by SIGTERM".
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(app, host=settings.host, port=settings.api_port, log_config=None, access_log=settings.access_log)
+    uvicorn.Server(server_config(app, settings, host=settings.host, port=settings.api_port)).run()
 
 
 def _ui(settings: Settings) -> None:

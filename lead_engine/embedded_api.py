@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from lead_engine.core.settings import Settings
+from lead_engine.http_deadlines import server_config
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def start_embedded_api(settings: Settings) -> EmbeddedApi:
             logger.warning(message, extra={"action": "ui.embedded_api_failed", "port": settings.api_port})
             _state = EmbeddedApi(False, message)
             return _state
-        config = uvicorn.Config(APP_FACTORY, factory=True, log_config=None, lifespan="on")
+        config = server_config(APP_FACTORY, settings, factory=True, lifespan="on")
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="embedded-api", daemon=True)
         thread.start()

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     webhook_secret: SecretStr | None = None
     max_body_bytes: int = 1024 * 1024
+    # A request's headers must arrive within this many seconds of the connection (or of the previous
+    # request), its body within this many after the headers; else 408 and the connection is closed.
+    request_header_timeout: float = Field(default=10.0, gt=0)
+    request_body_timeout: float = Field(default=30.0, gt=0)
 
     company_explorer_url: str | None = None
     company_explorer_token: SecretStr | None = None
