@@ -12,7 +12,6 @@ from fastapi import FastAPI, Query, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from lead_engine import __version__
@@ -28,6 +27,7 @@ from lead_engine.api_ingest import (
 )
 from lead_engine.core.db import get_engine, read_session, run_migrations
 from lead_engine.core.errors import LeadEngineError
+from lead_engine.core.health import WriteCheck, database_reachable
 from lead_engine.core.ingest import UNAVAILABLE
 from lead_engine.core.ingest_writer import IngestWriter
 from lead_engine.core.leads import (
@@ -41,9 +41,13 @@ from lead_engine.core.leads import (
     resync_lead,
 )
 from lead_engine.core.settings import Settings, get_settings
+from lead_engine.core.webhooks import has_valid_token
 
 logger = logging.getLogger(__name__)
 
+# Seconds a refused ingest keeps the health check at 503 (unless a request is stored meanwhile): long enough for
+# a load balancer to see it, short enough that traffic is tried again once the cause may be gone.
+INGEST_FAILURE_MEMORY = 60.0
 # Deeper than any list gets; larger numbers overflow the database drivers' 64-bit integers.
 MAX_OFFSET = 1_000_000_000
 
@@ -75,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = get_engine(settings.database_url)
         run_migrations(engine)
         app.state.engine = engine
+        app.state.write_check = WriteCheck(engine)
         app.state.writer = IngestWriter(settings.database_url, log_level=settings.log_level)
         await app.state.writer.start()
         logger.info("api started", extra={"action": "api.started"})
@@ -105,26 +110,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.error("database unavailable", extra={"action": "api.database_unavailable", "error": type(exc).__name__})
         return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers=ERROR_HEADERS[503])
 
+    @app.get("/api/health/live")
+    def live() -> dict[str, str]:
+        """The process answers (no database involved); for liveness probes."""
+        return {"status": "ok"}
+
     @app.get("/api/health")
     def health(request: Request) -> JSONResponse:
-        """Liveness and database reachability, with lead counts per status; no auth."""
-        try:
-            with read_session(app_engine(request)) as session:
-                session.execute(text("SELECT 1"))
-                counts = count_by_status(session=session)
-        except Exception as exc:  # noqa: BLE001 - health must answer, not fail
-            return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
-        return JSONResponse(
-            {
-                "status": "ok",
+        """Whether the API can take leads now: 503 with the reasons when not. Details only with the token."""
+        engine = app_engine(request)
+        reasons = [reason for reason in (database_reachable(engine),) if reason]
+        if not reasons and (refused := request.app.state.write_check.verdict()):
+            reasons.append(refused)
+        # A full disk can still take the probe's one-row write: ingest's own failures count too, for a while.
+        if failing := request.app.state.writer.failing(within=INGEST_FAILURE_MEMORY):
+            reasons.append(f"ingest is failing: {failing}")
+        body: dict[str, Any] = {"status": "error" if reasons else "ok", "reasons": reasons}
+        if has_valid_token(settings, request.headers.get("authorization")):
+            body |= {
                 "version": __version__,
-                "database": app_engine(request).dialect.name,
+                "database": engine.dialect.name,
                 "sync_enabled": settings.sync_enabled,
                 "llm_enabled": settings.llm_enabled,
                 "ingest_writer": "running" if request.app.state.writer.running else "starts with the next request",
-                "leads": counts,
             }
-        )
+            if not reasons:
+                with read_session(engine) as session:
+                    body["leads"] = count_by_status(session=session)
+        return JSONResponse(body, status_code=503 if reasons else 200, headers=ERROR_HEADERS[503] if reasons else None)
 
     @app.get("/api/leads")
     def leads(

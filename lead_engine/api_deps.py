@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -24,8 +25,11 @@ def app_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def require_token(request: Request) -> str:
-    """Every /api route but health and ingest needs the bearer token."""
+BEARER = HTTPBearer(auto_error=False, description="LEAD_ENGINE_API_TOKEN, as `Authorization: Bearer <token>`")
+
+
+def require_token(request: Request, _credentials: Annotated[Any, Security(BEARER)] = None) -> str:
+    """Every /api route but health and ingest needs the bearer token (declared as such in the OpenAPI document)."""
     authorize(app_settings(request), request.headers)
     return "api"
 

@@ -62,6 +62,8 @@ INGEST_OPERATION: dict[str, Any] = {
     "summary": "Ingest",
     "description": "Store an inbound e-mail durably (JSON or message/rfc822); answered once it is committed.",
     "operationId": "ingest",
+    # The bearer token, or a Standard Webhooks signature (webhook-id, webhook-timestamp, webhook-signature).
+    "security": [{"HTTPBearer": []}, {}],
     "parameters": [
         {
             "name": "source",

@@ -200,7 +200,8 @@ def write_group(engine: Engine, items: list[PreparedIngest]) -> list[IngestOutco
     except (OperationalError, InterfaceError) as exc:
         # The database is unreachable or locked: every request of the group fails alike, none is stored.
         logger.error("database unavailable", extra={"action": "ingest.database_unavailable", "error": repr(exc)[:200]})
-        return [IngestUnavailableError(UNAVAILABLE) for _ in items]
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:120]
+        return [IngestUnavailableError(UNAVAILABLE.replace("unavailable", f"unavailable ({cause})", 1)) for _ in items]
     except Exception:  # the writer outlives any one failing group
         if len(items) == 1:
             logger.exception("ingest write failed", extra={"action": "ingest.write_failed"})

@@ -18,6 +18,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +55,22 @@ class IngestWriter:
         self._pending: dict[int, asyncio.Future[IngestOutcome]] = {}
         self._numbers = itertools.count()
         self._starting = asyncio.Lock()
+        # The last request the writer could not store (monotonic time, why) and the last one it stored.
+        self.last_refusal: tuple[float, str] | None = None
+        self.last_stored = 0.0
 
     @property
     def running(self) -> bool:
         """Whether the writer process is up; when it is not, the next request starts it."""
         return self.process is not None and self.process.poll() is None
+
+    def failing(self, within: float) -> str | None:
+        """Why ingest is failing: its last request was refused by the database in the last ``within`` seconds
+        and none was stored since. None when ingest works (or has not been tried lately)."""
+        if self.last_refusal is None:
+            return None
+        when, why = self.last_refusal
+        return why if when > self.last_stored and time.monotonic() - when < within else None
 
     @property
     def in_hand(self) -> int:
@@ -131,6 +143,10 @@ class IngestWriter:
                     future = pending.pop(number, None)
                     if future is None or future.done():
                         continue  # the client went away meanwhile; its lead is stored all the same
+                    if isinstance(result, IngestUnavailableError):
+                        self.last_refusal = (time.monotonic(), str(result))
+                    elif not isinstance(result, BaseException):
+                        self.last_stored = time.monotonic()
                     if isinstance(result, BaseException):
                         future.set_exception(result)
                     else:

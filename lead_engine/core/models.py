@@ -161,6 +161,16 @@ class IdempotencyKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class HealthProbe(SQLModel, table=True):
+    """One row the health check writes: proof that the database takes writes right now."""
+
+    __tablename__ = "health_probes"
+
+    id: int = Field(default=1, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    by: str = Field(default="", max_length=255)
+
+
 class MailboxCursor(SQLModel, table=True):
     """How far mailbox reconciliation has checked one folder: every UID up to ``last_uid`` has a lead."""
 
