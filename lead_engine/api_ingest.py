@@ -7,9 +7,12 @@ This module maps the engine's errors to status codes for the whole API (api.py u
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -26,7 +29,7 @@ from lead_engine.core.errors import (
     UnprocessableError,
     UnsupportedMediaTypeError,
 )
-from lead_engine.core.inbound import check_request_keys, prepare_ingest
+from lead_engine.core.inbound import JSON_TYPES, check_request_keys, media_type, prepare_ingest
 from lead_engine.core.ingest_writer import IngestWriter
 from lead_engine.core.settings import Settings
 from lead_engine.core.webhooks import authorize
@@ -38,6 +41,9 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 INGEST_PATH = "/api/ingest"
+# JSON bodies up to this size are read on the event loop (n8n's, mostly); MIME and bigger ones in _READERS.
+INLINE_BYTES = 64 * 1024
+_READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest-read")
 RETRY_AFTER = "5"
 STATUS_CODES: dict[type[LeadEngineError], int] = {
     BadRequestError: 400,
@@ -155,14 +161,20 @@ async def _store(settings: Settings, writer: IngestWriter, scope: Scope, receive
         authorize(settings, headers, body)
     query = scope.get("query_string", b"")
     source = parse_qs(query.decode("latin-1")).get("source", [None])[0] if query else None
+    read = functools.partial(
+        prepare_ingest,
+        headers.get("content-type", ""),
+        body,
+        idempotency_key=headers.get("idempotency-key"),
+        webhook_id=headers.get("webhook-id"),
+        source=source,
+    )
     try:
-        item = prepare_ingest(
-            headers.get("content-type", ""),
-            body,
-            idempotency_key=headers.get("idempotency-key"),
-            webhook_id=headers.get("webhook-id"),
-            source=source,
-        )
+        if len(body) <= INLINE_BYTES and media_type(headers.get("content-type")) in JSON_TYPES:
+            item = read()  # n8n's small JSON: cheaper to read here than to hand to a thread
+        else:
+            # MIME decoding and big bodies: off the event loop, a few at a time.
+            item = await asyncio.get_running_loop().run_in_executor(_READERS, read)
     except LeadEngineError:
         raise
     except Exception as exc:  # a reader bug: this request is refused with a reason, the API carries on

@@ -8,8 +8,10 @@ from __future__ import annotations
 import codecs
 import email
 import email.header
+import email.parser
 import email.policy
 import email.utils
+import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +24,11 @@ from lead_engine.core.parsing.html_text import html_to_text
 MAX_BODY_CHARS = 1_000_000
 # Forwarded-as-attachment chains deeper than this are loops or attacks.
 MAX_DEPTH = 12
+# A message declaring more MIME parts than this (boundaries and part headers, counted in the raw bytes before
+# any parsing) is read for its headers only: the stdlib parser's time grows with nesting (5,000 levels: ~1 s).
+MAX_PARTS = 100
+TOO_COMPLEX = "message too complex"
+_PART_MARKS = re.compile(rb"(?im)^content-type:|boundary\s*=")
 
 # Mail clients label Windows-1252 and UTF-8 text as ISO-8859-1 or ASCII. Valid UTF-8 with non-ASCII bytes is
 # almost never an accident, so these labels try UTF-8 first, then cp1252, which also covers € and „ “.
@@ -191,7 +198,8 @@ def _clean_body(parts: list[str]) -> str:
 def has_mail_headers(raw: bytes) -> bool:
     """Whether raw bytes start with a mail header block (a body handed on without its headers does not)."""
     try:
-        names = {name.lower() for name in email.message_from_bytes(raw, policy=email.policy.compat32)}
+        head = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+        names = {name.lower() for name in head}
     except Exception:  # noqa: BLE001 - unreadable as a message at all: read leniently later, as before
         return True
     return bool(names & _MAIL_HEADERS)
@@ -224,11 +232,27 @@ def _read(msg: Message, depth: int) -> MimeContent:
 
 def read_message(raw: bytes) -> MimeContent:
     """Decode a raw message; never raises, returns what could be read."""
+    marks = sum(1 for _ in itertools.islice(_PART_MARKS.finditer(raw), 2 * MAX_PARTS + 1))
+    if marks > 2 * MAX_PARTS:
+        return _headers_only(raw)
     try:
         msg = email.message_from_bytes(raw, policy=email.policy.compat32)
         return _read(msg, 0)
     except Exception as exc:  # noqa: BLE001 - the stdlib parser is lenient, but a lead must never be lost
         return MimeContent(text=_clean_body([decode_bytes(raw, None)]), defects=[f"unreadable: {exc!r}"])
+
+
+def _headers_only(raw: bytes) -> MimeContent:
+    try:
+        msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+        content = MimeContent(
+            subject=_header(msg, "Subject"), sender=_header(msg, "From"), reply_to=_header(msg, "Reply-To"),
+            to=_header(msg, "To"), message_id=_header(msg, "Message-ID") or None, headers=_automation_headers(msg),
+        )  # fmt: skip
+    except Exception:  # noqa: BLE001 - a lead must never be lost: the raw bytes stay stored either way
+        content = MimeContent()
+    content.defects.append(f"{TOO_COMPLEX}: more than {MAX_PARTS} MIME parts; only its headers were read")
+    return content
 
 
 def email_input_from_mime(raw: bytes, *, source: str = "email") -> InboundEmail:

@@ -8,6 +8,7 @@ from email.utils import getaddresses, parseaddr
 
 from lead_engine.core.domains import FREE_MAIL_DOMAINS, is_excluded_domain, registrable_domain
 from lead_engine.core.lead_fields import FieldValue, InboundEmail, ParsedLead
+from lead_engine.core.mime import TOO_COMPLEX
 from lead_engine.core.parsing.candidates import Candidates, Exclusions, resolve_candidates
 from lead_engine.core.parsing.html_text import bare_text, html_to_text
 from lead_engine.core.parsing.llm import ExtractionError, Extractor, OpenAIExtractor, ground_values
@@ -309,5 +310,10 @@ def _parse(email: InboundEmail, settings: Settings, extractor: Extractor | None)
             if second is not None and not agreed:
                 lead.reasons.append(f"the LLM read the {_FIELD_WORDS[name]} as '{second.value}'")
     _review(lead, candidates, body)
+    defects = email.extra.get("mime_defects")
+    for defect in defects if isinstance(defects, list) else []:
+        if str(defect).startswith(TOO_COMPLEX):
+            lead.needs_review = True
+            lead.reasons.append(f"{defect}: open the original to see what it holds")
     logger.debug("e-mail parsed", extra={"action": "parse.done", "profile": profile.name, "kind": thread.kind})
     return lead
