@@ -21,7 +21,7 @@ from lead_engine.core.db import get_engine, run_migrations
 from lead_engine.core.errors import LeadEngineError
 from lead_engine.core.inbound import PreparedIngest, prepare_ingest
 from lead_engine.core.ingest import IngestOutcome, write_batch_with_retry
-from lead_engine.core.notifications import shared_http
+from lead_engine.core.outbound import outbound_http
 from lead_engine.core.settings import Settings
 from lead_engine.mailbox import (
     CONNECTION_ERRORS,
@@ -238,7 +238,7 @@ def report_mailbox(engine: Engine, settings: Settings, error: str | None) -> Non
             "Its mails wait there and are read once it can be reached again."
         )
         if raise_alert(engine, MAILBOX_ALERT, message):
-            send_alerts(engine, settings, shared_http(settings.notify_timeout))
+            send_alerts(engine, settings, outbound_http(settings, timeout=settings.notify_timeout))
     except SQLAlchemyError as exc:
         logger.warning("mailbox alert not recorded: %s", _db_reason(exc), extra={"action": "imap.alert_failed"})
 

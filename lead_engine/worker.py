@@ -19,7 +19,7 @@ from lead_engine.core.heartbeat import check_heartbeats
 from lead_engine.core.job_handlers import breakers, build_handlers
 from lead_engine.core.jobs import group_by_kind, run_claimed
 from lead_engine.core.models import utcnow
-from lead_engine.core.notifications import shared_http
+from lead_engine.core.outbound import outbound_http
 from lead_engine.core.outbox import ClaimedJob, claim_jobs
 from lead_engine.core.qualification.rules import rules_source
 from lead_engine.core.rescoring import rescore_leads
@@ -44,7 +44,7 @@ def watch_sources(engine: Engine, settings: Settings) -> None:
     """Raise or clear the quiet-source alerts and tell Slack about new ones; a failure waits for the next round."""
     try:
         check_heartbeats(engine, settings, utcnow())
-        send_alerts(engine, settings, shared_http(settings.notify_timeout))
+        send_alerts(engine, settings, outbound_http(settings, timeout=settings.notify_timeout))
     except Exception:  # the worker's outer loop: alerts must never stop the jobs
         logger.exception("checking the sources failed", extra={"action": "worker.heartbeat_failed"})
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import email.utils
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import httpx
 
 from lead_engine.core.errors import PermanentError, RetryableError
+from lead_engine.core.outbound import host_guard
 from lead_engine.core.settings import Settings
 
 # Answers that a later attempt may not get; every other 4xx is final (see CONTRACT.md).
@@ -125,6 +127,11 @@ class SyncTarget(Protocol):
         ...
 
 
+def _segment(value: object) -> str:
+    # An id the Company Explorer gave back stays one path segment, whatever it holds ("../x?y", a URL …).
+    return quote(str(value), safe="")
+
+
 class CompanyExplorerClient:
     """The Company Explorer's HTTP API (CONTRACT.md) over an injected or owned httpx client."""
 
@@ -133,8 +140,12 @@ class CompanyExplorerClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._owned = http is None
+        # Only the Company Explorer's own host, whatever ids or links its answers (or a lead) hold.
+        guard = host_guard(frozenset({httpx.URL(base_url).host.lower()}))
         self._http = http or httpx.Client(
-            timeout=httpx.Timeout(timeout), limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            event_hooks={"request": [guard]},
         )
         self._headers = headers
         self._base = base_url.rstrip("/")
@@ -180,8 +191,8 @@ class CompanyExplorerClient:
 
     def add_contact(self, company_id: str, contact: dict[str, Any], *, idempotency_key: str) -> None:
         """Add the lead's contact person to the company."""
-        self._send("POST", f"/api/companies/{company_id}/contacts", key=idempotency_key, json=contact)
+        self._send("POST", f"/api/companies/{_segment(company_id)}/contacts", key=idempotency_key, json=contact)
 
     def start_discovery(self, company_id: str, *, idempotency_key: str) -> None:
         """Trigger the Company Explorer's discovery for the company; a repeat with the same key starts none."""
-        self._send("POST", f"/api/companies/{company_id}/discovery", key=idempotency_key)
+        self._send("POST", f"/api/companies/{_segment(company_id)}/discovery", key=idempotency_key)

@@ -1,7 +1,8 @@
 """The ingest writer: a child process of the API that stores and group-commits inbound requests.
 
 The API reads and checks a request (n8n's small JSON on its event loop, MIME and big bodies on a small thread
-pool), hands it over a socket pair and awaits the answer; every database write happens in the writer, so the two use two cores instead of sharing one interpreter lock.
+pool), hands it over a socket pair and awaits the answer; every database write happens in the writer, so the
+two use two cores instead of sharing one interpreter lock.
 Frames both ways are a 4-byte length and a pickle.
 """
 

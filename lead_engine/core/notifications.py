@@ -6,7 +6,6 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, Protocol
 
 import httpx
@@ -17,6 +16,7 @@ from lead_engine.core.company_explorer import USER_AGENT, send_request
 from lead_engine.core.errors import PermanentError, RetryableError
 from lead_engine.core.leads import record_event
 from lead_engine.core.models import Lead, new_id, utcnow
+from lead_engine.core.outbound import outbound_http
 from lead_engine.core.outbox import ClaimedJob, enqueue_job
 from lead_engine.core.retry import CircuitBreaker, RetryPolicy, schedule_until
 from lead_engine.core.settings import Settings
@@ -155,19 +155,15 @@ class N8nNotifier:
         )
 
 
-@lru_cache(maxsize=8)
-def shared_http(timeout: float) -> httpx.Client:
-    # One pool per process and timeout, shared by the worker's threads.
-    return httpx.Client(timeout=httpx.Timeout(timeout))
-
-
 def notifier_for(channel: str, settings: Settings) -> Notifier | None:
     """The configured notifier of a channel, or None when that channel is not configured."""
     if channel == "slack" and settings.slack_webhook_url:
-        return SlackNotifier(settings.slack_webhook_url, http=shared_http(settings.notify_timeout))
+        return SlackNotifier(settings.slack_webhook_url, http=outbound_http(settings, timeout=settings.notify_timeout))
     if channel == "n8n" and settings.n8n_callback_url:
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-        return N8nNotifier(settings.n8n_callback_url, http=shared_http(settings.notify_timeout), secret=secret)
+        return N8nNotifier(
+            settings.n8n_callback_url, http=outbound_http(settings, timeout=settings.notify_timeout), secret=secret
+        )
     return None
 
 

@@ -13,7 +13,7 @@ from lead_engine.core.alerts import list_active_alerts, send_alerts
 from lead_engine.core.db import read_session
 from lead_engine.core.heartbeat import business_seconds, check_heartbeats
 from lead_engine.core.models import LeadEvent
-from lead_engine.core.notifications import shared_http
+from lead_engine.core.outbound import outbound_http
 from lead_engine.core.settings import Settings
 from tests.support.ready_leads import add_ready_lead
 from tests.support.sink_server import SinkState
@@ -60,7 +60,7 @@ def test_a_regular_source_gone_quiet_raises_one_alert_and_one_slack_message(
     arrivals(engine, cfg, "tradingtwins", hourly(MONDAY, 14))  # two weeks, every business hour
     arrivals(engine, cfg, "rare-form", [MONDAY, MONDAY + timedelta(days=3)])  # no habit yet
     last = MONDAY + timedelta(days=11, hours=8)  # Friday of the second week, 17:00
-    http = shared_http(5.0)
+    http = outbound_http(cfg, timeout=5.0)
 
     # The weekend and Monday's first hour are not "quiet": nobody sends leads then.
     assert check_heartbeats(engine, cfg, last + timedelta(days=2, hours=17)) == []
@@ -88,8 +88,8 @@ def test_an_alert_slack_refused_is_sent_again_later(
     arrivals(engine, cfg, "web", hourly(MONDAY, 7))
     assert check_heartbeats(engine, cfg, MONDAY + timedelta(days=7, hours=5)) == ["web"]
     sink[0].fail_next(1, 503)
-    assert send_alerts(engine, cfg, shared_http(5.0)) == 0
-    assert send_alerts(engine, cfg, shared_http(5.0)) == 1
+    assert send_alerts(engine, cfg, outbound_http(cfg, timeout=5.0)) == 0
+    assert send_alerts(engine, cfg, outbound_http(cfg, timeout=5.0)) == 1
     assert len(sink[0].on("/slack")) == 1
 
 

@@ -15,6 +15,7 @@ from openai.types.shared_params import ResponseFormatJSONSchema
 from rapidfuzz import fuzz
 
 from lead_engine.core.errors import LeadEngineError
+from lead_engine.core.outbound import allowed_hosts, host_guard
 from lead_engine.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -143,6 +144,8 @@ class JsonChat:
             base_url=settings.openai_base_url or None,
             timeout=settings.llm_timeout,
             max_retries=max_retries,
+            # The configured endpoint only, whatever a reply or a redirect names.
+            http_client=openai.DefaultHttpxClient(event_hooks={"request": [host_guard(allowed_hosts(settings))]}),
         )
         self._model = settings.llm_model
 
