@@ -5,18 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError, StatementError
 
 from lead_engine import __version__
 from lead_engine.api_approvals import router as approvals_router
-from lead_engine.api_deps import Actor, ReadDep, SettingsDep, WriteDep, app_engine
+from lead_engine.api_deps import NO_NUL, Actor, LeadId, Moment, ReadDep, SettingsDep, Version, WriteDep, app_engine
 from lead_engine.api_ingest import (
     ERROR_HEADERS,
     INGEST_OPERATION,
@@ -41,10 +40,12 @@ from lead_engine.core.leads import (
     resync_lead,
 )
 from lead_engine.core.settings import Settings, get_settings
+from lead_engine.core.statuses import LeadStatus
 from lead_engine.core.webhooks import has_valid_token
 
 logger = logging.getLogger(__name__)
 
+STATUS_LIST = "^(" + "|".join(LeadStatus) + ")(,(" + "|".join(LeadStatus) + "))*$"
 # Seconds a refused ingest keeps the health check at 503 (unless a request is stored meanwhile): long enough for
 # a load balancer to see it, short enough that traffic is tried again once the cause may be gone.
 INGEST_FAILURE_MEMORY = 60.0
@@ -56,7 +57,7 @@ class LeadPatch(BaseModel):
     """Operator corrections: the version read, and the fields to change."""
 
     model_config = ConfigDict(extra="allow")
-    version: int
+    version: Version
 
 
 class LeadEngineApi(FastAPI):
@@ -68,6 +69,23 @@ class LeadEngineApi(FastAPI):
             await handle_ingest(self.state.settings, self.state.writer, scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+def lead_links(operation: dict[str, Any], paths: dict[str, Any], pointer: str = "/lead_id") -> dict[str, Any]:
+    """An operation with OpenAPI links from the lead its answer names (at ``pointer``) to every operation on it."""
+    links = {
+        f"{method}{path.removeprefix('/api/leads/{lead_id}').replace('/', '_') or '_lead'}": {
+            "operationRef": "#/paths/" + path.replace("~", "~0").replace("/", "~1") + f"/{method}",
+            "parameters": {"lead_id": f"$response.body#{pointer}"},
+        }
+        for path, methods in paths.items()
+        if path.startswith("/api/leads/{lead_id}")
+        for method in methods
+    }
+    responses = {
+        code: {**answer, "links": links} for code, answer in operation["responses"].items() if code in ("200", "202")
+    }
+    return {**operation, "responses": {**operation["responses"], **responses}}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -92,7 +110,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-            schema["paths"][INGEST_PATH] = {"post": INGEST_OPERATION}
+            paths = schema["paths"]
+            paths[INGEST_PATH] = {"post": lead_links(INGEST_OPERATION, paths)}
+            paths["/api/leads"]["get"] = lead_links(paths["/api/leads"]["get"], paths, "/items/0/id")
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -102,6 +122,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _engine_error(_request: Request, exc: LeadEngineError) -> JSONResponse:
         code = status_code(exc)
         return JSONResponse({"detail": str(exc)}, status_code=code, headers=ERROR_HEADERS.get(code))
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(StatementError)
+    async def _unstorable(_request: Request, exc: Exception) -> JSONResponse:
+        # Whatever validation let through that the database cannot hold (a value out of its range): the
+        # client's to fix, nothing was written.
+        cause = type(getattr(exc, "orig", None) or exc).__name__
+        logger.warning("request value refused by the database", extra={"action": "api.unstorable", "error": cause})
+        return JSONResponse({"detail": "a value in the request is out of range or cannot be stored"}, status_code=422)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
@@ -143,11 +172,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def leads(
         _actor: Actor,
         session: ReadDep,
-        status: str | None = None,
-        source: str | None = None,
-        q: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        status: Annotated[str | None, Query(pattern=STATUS_LIST)] = None,
+        source: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+        q: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
         min_score: Annotated[int | None, Query(ge=0, le=100)] = None,
         grade: Annotated[str | None, Query(pattern=r"^(hot|warm|cold)(,(hot|warm|cold))*$")] = None,
         order: Literal["newest", "review"] = "newest",
@@ -162,12 +191,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"items": [lead_as_dict(lead) for lead in items], "total": total}
 
     @app.get("/api/leads/{lead_id}")
-    def lead(lead_id: str, _actor: Actor, session: ReadDep) -> dict[str, Any]:
+    def lead(lead_id: LeadId, _actor: Actor, session: ReadDep) -> dict[str, Any]:
         """One lead with its per-field provenance and its event trail."""
         return lead_as_dict(get_lead(session=session, lead_id=lead_id), list_events(session=session, lead_id=lead_id))
 
     @app.patch("/api/leads/{lead_id}")
-    def patch_lead(lead_id: str, patch: LeadPatch, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
+    def patch_lead(
+        lead_id: LeadId, patch: LeadPatch, actor: Actor, session: WriteDep, cfg: SettingsDep
+    ) -> dict[str, Any]:
         """Correct fields; 409 when ``version`` is stale."""
         changes = dict(patch.model_extra or {})
         lead = correct_lead(
@@ -176,12 +207,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return lead_as_dict(lead)
 
     @app.post("/api/leads/{lead_id}/resync", status_code=202)
-    def resync(lead_id: str, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
+    def resync(lead_id: LeadId, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
         """Queue the lead's sync to the Company Explorer again."""
         return lead_as_dict(resync_lead(session=session, settings=cfg, lead_id=lead_id, actor=actor))
 
     @app.post("/api/leads/{lead_id}/reparse", status_code=202)
-    def reparse(lead_id: str, actor: Actor, session: WriteDep) -> dict[str, Any]:
+    def reparse(lead_id: LeadId, actor: Actor, session: WriteDep) -> dict[str, Any]:
         """Queue the lead's raw e-mail to be parsed again; operator corrections stay."""
         return lead_as_dict(reparse_lead(session=session, lead_id=lead_id, actor=actor))
 

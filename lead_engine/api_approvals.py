@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from lead_engine.api_deps import Actor, ReadDep, SettingsDep, WriteDep
+from lead_engine.api_deps import Actor, LeadId, ListedId, Name, ReadDep, SettingsDep, Text, Version, WriteDep
 from lead_engine.core.approvals import BulkAction, act_on_lead, act_on_leads, approval_stats
 from lead_engine.core.leads import lead_as_dict
 
@@ -17,19 +17,19 @@ router = APIRouter()
 class ActionBody(BaseModel):
     """Who acts and why; ``version`` guards against overwriting a change made since it was read."""
 
-    version: int | None = None
-    reason: str = Field(default="", max_length=1000)
+    version: Version | None = None
+    reason: Text = ""
     # The person behind the API client (an n8n approval step, say); recorded as "api:<by>".
-    by: str = Field(default="", max_length=100)
+    by: Name = ""
 
 
 class BulkBody(BaseModel):
     """One action for many leads."""
 
-    ids: list[str] = Field(min_length=1, max_length=500)
+    ids: list[ListedId] = Field(min_length=1, max_length=500)
     action: BulkAction
-    reason: str = Field(default="", max_length=1000)
-    by: str = Field(default="", max_length=100)
+    reason: Text = ""
+    by: Name = ""
 
 
 def _who(actor: str, by: str) -> str:
@@ -45,19 +45,19 @@ def _act(session: WriteDep, cfg: SettingsDep, lead_id: str, action: BulkAction, 
 
 
 @router.post("/api/leads/{lead_id}/approve")
-def approve(lead_id: str, body: ActionBody, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
+def approve(lead_id: LeadId, body: ActionBody, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
     """Approve the lead and queue its sync; 422 when it has neither a company nor a company domain."""
     return _act(session, cfg, lead_id, BulkAction.APPROVE, actor, body)
 
 
 @router.post("/api/leads/{lead_id}/reject")
-def reject(lead_id: str, body: ActionBody, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
+def reject(lead_id: LeadId, body: ActionBody, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
     """Reject the lead; it is never synced, stays visible, and can be restored."""
     return _act(session, cfg, lead_id, BulkAction.REJECT, actor, body)
 
 
 @router.post("/api/leads/{lead_id}/restore")
-def restore(lead_id: str, body: ActionBody, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
+def restore(lead_id: LeadId, body: ActionBody, actor: Actor, session: WriteDep, cfg: SettingsDep) -> dict[str, Any]:
     """Bring a rejected lead back into review; 409 when it is not rejected."""
     return _act(session, cfg, lead_id, BulkAction.RESTORE, actor, body)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPBearer
+from pydantic import AfterValidator, Field, StringConstraints
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -45,6 +47,24 @@ def reading_session(request: Request) -> Iterator[Session]:
     with read_session(app_engine(request)) as session:
         yield session
 
+
+# What the database can store and the API promises: no NUL characters, ids as ids, versions and times in range.
+NO_NUL = r"^[^\x00]*$"
+Text = Annotated[str, StringConstraints(pattern=NO_NUL, max_length=1000)]
+Name = Annotated[str, StringConstraints(pattern=NO_NUL, max_length=100)]
+LeadId = Annotated[str, Path(pattern=r"^[0-9A-Za-z_-]{1,64}$", description="a lead's id")]
+ListedId = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z_-]{1,64}$")]
+Version = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+def _in_range(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("date out of range") from None
+
+
+Moment = Annotated[datetime, AfterValidator(_in_range)]
 
 Actor = Annotated[str, Depends(require_token)]
 WriteDep = Annotated[Session, Depends(write_session)]

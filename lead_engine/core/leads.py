@@ -180,6 +180,8 @@ def _corrected_value(name: str, raw: Any, *, region: str) -> str | None:
     value = (str(raw).strip() or None) if raw is not None else None
     if value is None:
         return None
+    if "\x00" in value or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise UnprocessableError(f"{name}: contains a NUL character or invalid Unicode")
     normalizer = NORMALIZERS.get(name)
     normalized = normalizer(value, region) if normalizer else value
     if normalized is None:
