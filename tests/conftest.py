@@ -51,7 +51,8 @@ def postgres_url() -> Iterator[str]:
     assert POSTGRES_ADMIN_URL
     admin_url = make_url(POSTGRES_ADMIN_URL)
     name = f"lead_engine_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    # pre-ping: a test may restart PostgreSQL under the session (tests/proof/test_postgres_restart.py)
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = admin_url.set(database=name).render_as_string(hide_password=False)
