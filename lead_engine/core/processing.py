@@ -198,7 +198,9 @@ class ProcessHandler:
             junk=junk,
             doubts=parsed.reasons,
             settings=self.settings,
-            approved_today=lambda: approved_automatically_today(session=session, settings=self.settings, claim=True),
+            approved_today=lambda: approved_automatically_today(
+                session=session, settings=self.settings, claim=True, up_to=self.settings.auto_approve_daily_limit
+            ),
         )
         enter_status(lead, route.status, self.settings)
         lead.reasons = route.reasons

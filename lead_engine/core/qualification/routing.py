@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import distinct, func, select, text
+from sqlalchemy import func, select, text
 from sqlmodel import Session, col
 
 from lead_engine.core.company_matching import lead_domain
@@ -58,8 +58,11 @@ def day_start(settings: Settings, now: datetime | None = None) -> datetime:
     return datetime.combine(local.date(), time(), tzinfo=zone)
 
 
-def approved_automatically_today(*, session: Session, settings: Settings, claim: bool = False) -> int:
-    """How many leads were approved without a person since midnight (business time zone).
+def approved_automatically_today(
+    *, session: Session, settings: Settings, claim: bool = False, up_to: int | None = None
+) -> int:
+    """How many leads were approved without a person since midnight (business time zone), counted up to
+    ``up_to`` at most (a limit check needs no more, and reads no more rows than that).
 
     ``claim`` is for a transaction about to approve one more: on PostgreSQL it takes a transaction lock first,
     so workers in parallel count one after another and the daily limit holds exactly.
@@ -67,10 +70,14 @@ def approved_automatically_today(*, session: Session, settings: Settings, claim:
     if claim and session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUTO_APPROVAL_LOCK})
     since = day_start(settings)
-    query = select(func.count(distinct(col(LeadEvent.lead_id)))).where(
-        col(LeadEvent.action) == AUTO_APPROVED, col(LeadEvent.at) >= since
+    approved = (
+        # One event per approval (a lead parsed again before its sync counts twice: the limit errs on the safe side).
+        select(col(LeadEvent.id))
+        .where(col(LeadEvent.action) == AUTO_APPROVED, col(LeadEvent.at) >= since)
+        .limit(up_to)
+        .subquery()
     )
-    return session.scalar(query) or 0
+    return session.scalar(select(func.count()).select_from(approved)) or 0
 
 
 def route_lead(
