@@ -16,6 +16,7 @@ from standardwebhooks import Webhook
 
 from lead_engine.core.leads import get_raw_message
 from lead_engine.core.settings import Settings
+from lead_engine.core.webhooks import signed_headers
 
 TRADINGTWINS = {
     "source": "tradingtwins",
@@ -223,3 +224,24 @@ def test_empty_token_setting_never_lets_an_empty_bearer_in(
             response = httpx.post(f"{url}/api/ingest", json=TRADINGTWINS, headers={"Authorization": header})
             assert response.status_code == 401, header
             assert httpx.get(f"{url}/api/leads", headers={"Authorization": header}).status_code == 401
+
+
+def test_a_rotating_webhook_secret_accepts_the_new_and_the_old_one(settings: Settings, engine: object) -> None:
+    from lead_engine.api import create_app
+    from tests.support.servers import serve_app
+
+    new, old, other = (
+        "whsec_" + base64.b64encode(seed * 32).decode() for seed in (b"n", b"o", b"x")
+    )  # fmt: skip
+    rotating = settings.model_copy(update={"webhook_secret": SecretStr(f"{new} {old}")})
+    with serve_app(create_app(rotating)) as url:
+        for number, secret in enumerate((new, old)):
+            body = json.dumps({**TRADINGTWINS, "subject": f"Anfrage {number}"}).encode()
+            answer = httpx.post(f"{url}/api/ingest", content=body, headers=_signed(secret, body))
+            assert answer.status_code in (200, 202), answer.text  # accepted (the same webhook-id is a repeat)
+        body = json.dumps({**TRADINGTWINS, "subject": "Anfrage x"}).encode()
+        assert httpx.post(f"{url}/api/ingest", content=body, headers=_signed(other, body)).status_code == 401
+    # Outbound: signed with both, so a receiver still on the old secret and one already on the new accept it.
+    headers = signed_headers(f"{new} {old}", '{"event": "lead.synced"}', msg_id="msg_7")
+    for secret in (new, old):
+        Webhook(secret).verify('{"event": "lead.synced"}', headers)

@@ -25,16 +25,25 @@ def has_valid_token(settings: Settings, authorization: str | None) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected)
 
 
+def webhook_secrets(value: str) -> list[str]:
+    """The secrets of a setting that may hold several (``whsec_new whsec_old`` while rotating), newest first."""
+    return [part for part in value.replace(",", " ").split() if part]
+
+
 def verify_signature(settings: Settings, headers: Mapping[str, str], body: bytes) -> None:
-    """Accept the request only when it is signed with the configured secret within the tolerance."""
-    if settings.webhook_secret is None or not settings.webhook_secret.get_secret_value():
+    """Accept the request only when it is signed with one of the configured secrets within the tolerance."""
+    secrets = webhook_secrets(settings.webhook_secret.get_secret_value()) if settings.webhook_secret else []
+    if not secrets:
         raise UnauthorizedError("webhook signatures are not enabled: send Authorization: Bearer <token>")
-    try:
-        Webhook(settings.webhook_secret.get_secret_value()).verify(
-            body, {name: headers.get(name, "") for name in SIGNATURE_HEADERS}, json_parse=False
-        )
-    except (WebhookVerificationError, ValueError, binascii.Error) as exc:
-        raise UnauthorizedError(f"invalid webhook signature: {exc}") from exc
+    signed = {name: headers.get(name, "") for name in SIGNATURE_HEADERS}
+    problem: Exception | None = None
+    for secret in secrets:
+        try:
+            Webhook(secret).verify(body, signed, json_parse=False)
+            return
+        except (WebhookVerificationError, ValueError, binascii.Error) as exc:
+            problem = exc
+    raise UnauthorizedError(f"invalid webhook signature: {problem}") from problem
 
 
 def authorize(settings: Settings, headers: Mapping[str, str], body: bytes | None = None) -> None:
@@ -48,7 +57,8 @@ def authorize(settings: Settings, headers: Mapping[str, str], body: bytes | None
 
 
 def signed_headers(secret: str, body: str, *, msg_id: str | None = None) -> dict[str, str]:
-    """Standard Webhooks headers for an outbound body; ``msg_id`` stays the same on every retry of one event."""
+    """Standard Webhooks headers for an outbound body, signed with each configured secret (a receiver holding
+    either the new or the old one accepts it while they rotate); ``msg_id`` stays the same on every retry."""
     msg_id, now = msg_id or f"msg_{new_id()}", datetime.now(UTC)
-    signature = Webhook(secret).sign(msg_id, now, body)
+    signature = " ".join(Webhook(each).sign(msg_id, now, body) for each in webhook_secrets(secret))
     return {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": signature}
