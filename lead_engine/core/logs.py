@@ -31,6 +31,15 @@ def configure_logging(level: str = "INFO") -> None:
     handler.setFormatter(ActionFormatter())
     root.addHandler(handler)
     root.setLevel(level.upper())
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    # Alembic announces each of its plugins at INFO on every start: noise, not news.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    quiet_libraries()
+
+
+# HTTP clients log every request's URL at INFO, and a Slack webhook's URL is its secret; alembic announces each
+# of its plugins on every start. Only their warnings are news, at any log level.
+QUIET_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "alembic.runtime.plugins")
+
+
+def quiet_libraries() -> None:
+    """Keep the libraries' request and plugin chatter (and the URLs in it) out of the log."""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
