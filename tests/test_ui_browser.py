@@ -15,6 +15,7 @@ from playwright import sync_api as playwright_api
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from lead_engine.core.job_handlers import run_due_jobs
 from lead_engine.core.leads import correct_lead, get_lead
 from lead_engine.core.settings import Settings
 from tests.support.servers import ROOT, engine_env, free_port, stop_process, wait_for_http
@@ -186,3 +187,57 @@ def test_operator_corrects_a_lead_in_the_browser(ui: tuple[str, str], engine: En
         lead = get_lead(session=session, lead_id=plain)
         assert lead.company == "Muster GmbH"
         assert lead.fields["company"]["provenance"] == "operator"
+
+
+def test_operator_restores_junk_and_reads_a_score_in_the_browser(
+    ui: tuple[str, str], engine: Engine, settings: Settings
+) -> None:
+    ui_url, api_url = ui
+    with playwright_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        try:
+            page.goto(ui_url)
+            sign_in(page)
+            heading(page, "Inbox")
+            wait_for_http(f"{api_url}/api/health", timeout=30)
+            hot = ingest(
+                api_url, "Neue Anfrage: Gabelstapler",
+                "Firma: Brandl Logistik GmbH\nAnsprechpartner: Josef Brandl\nE-Mail: j.brandl@brandl-logistik.de\n"
+                "Telefon: 089 1234567\nNachricht: Wir brauchen dringend ein Angebot, Budget 60.000 EUR.",
+            )  # fmt: skip
+            auto_reply = httpx.post(
+                f"{api_url}/api/ingest",
+                json={"subject": "Automatic reply: Ihre Anfrage", "sender": "Karen Miles <k.miles@miles-co.de>",
+                      "raw_body": "I am out of the office until Monday."},
+                headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30,
+            ).json()["lead_id"]  # fmt: skip
+            run_due_jobs(engine, settings)
+
+            page.get_by_role("link", name="Review & dead letters").click()
+            heading(page, "Review & dead letters")
+            page.get_by_text("Rejected (1)", exact=True).click()
+            settle(page)
+            page.get_by_text("All 1 shown").click()
+            settle(page)
+            page.get_by_role("button", name="Restore").click()
+            page.get_by_text("Restored to review: 1 lead(s).").wait_for(timeout=TIMEOUT_MS)
+            screenshot(page, "review_restored")
+
+            page.goto(f"{ui_url}/lead?id={hot}")
+            sign_in(page)
+            heading(page, "Brandl Logistik GmbH")
+            summary = page.get_by_text("how it is made up")
+            summary.wait_for(timeout=TIMEOUT_MS)
+            assert "(hot)" in (summary.text_content() or "")
+            summary.click()
+            settle(page)
+            screenshot(page, "lead_score")
+        except Exception:
+            screenshot(page, "failure")
+            raise
+        finally:
+            browser.close()
+    with Session(engine) as session:
+        assert get_lead(session=session, lead_id=auto_reply).status == "needs_review"
+        assert get_lead(session=session, lead_id=hot).grade == "hot"

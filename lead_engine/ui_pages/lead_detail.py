@@ -246,7 +246,8 @@ def show_score(lead: Lead) -> None:
             for item, value in zip(lead.score_components, points, strict=True)
         ]
         rows.append({"Part": "Total", "Points": sum(points), "Why": ""})
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        # Tall enough for every row: the total must be in sight, not behind a scroll bar.
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=35 * (len(rows) + 1) + 3)
 
 
 def choose_lead() -> None:
