@@ -14,8 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
-from tests.conftest import API_TOKEN
+from tests.conftest import API_TOKEN, POSTGRES_ADMIN_URL
 from tests.support.servers import engine_process, free_port
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -116,3 +118,43 @@ def test_health_shows_details_only_with_the_token(client: httpx.Client, api_url:
     spec = httpx.get(f"{api_url}/openapi.json").json()
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert spec["paths"]["/api/leads"]["get"]["security"] == [{"HTTPBearer": []}]
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES_ADMIN_URL, reason="LEAD_ENGINE_TEST_POSTGRES_URL is not set")
+def test_health_is_503_while_postgres_is_read_only(postgres_url: str, tmp_path: Path) -> None:
+    name = make_url(postgres_url).database
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+
+    def read_only(on: bool) -> None:
+        with admin.connect() as connection:
+            connection.execute(
+                text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {"on" if on else "off"}')
+            )
+            # The API's pooled connections keep their old setting: end them, as a failover would.
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = :db AND pid <> pg_backend_pid()"
+                ),
+                {"db": name},
+            )
+
+    port = free_port()
+    env = {
+        "LEAD_ENGINE_DATABASE_URL": postgres_url,
+        "LEAD_ENGINE_API_TOKEN": API_TOKEN,
+        "LEAD_ENGINE_API_PORT": str(port),
+    }
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with engine_process("api", env, cwd=tmp_path, health_url=f"{url}/api/health"):
+            time.sleep(10.5)  # let the start-up probe age
+            read_only(True)
+            down = wait_for(lambda: (reply := health(url)).status_code == 503 and reply, "health to say 503")
+            assert any("read-only transaction" in reason for reason in down.json()["reasons"]), down.json()
+            read_only(False)
+            wait_for(lambda: health(url).status_code == 200, "health to recover", timeout=90)
+    finally:
+        read_only(False)
+        admin.dispose()
