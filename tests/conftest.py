@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -71,13 +71,28 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'leads.db'}"
         return
-    url = request.getfixturevalue("postgres_url")
-    yield url
-    engine = create_engine(url)
-    tables = ", ".join(table.name for table in SQLModel.metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+    yield from request.getfixturevalue("postgres_database_url_factory")()
+
+
+@pytest.fixture
+def postgres_database_url_factory(postgres_url: str) -> Callable[[], Iterator[str]]:
+    """The session's PostgreSQL database for one test, emptied when the test is done."""
+
+    def use() -> Iterator[str]:
+        yield postgres_url
+        engine = create_engine(postgres_url)
+        tables = ", ".join(table.name for table in SQLModel.metadata.sorted_tables)
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+
+    return use
+
+
+@pytest.fixture
+def postgres_only_url(postgres_database_url_factory: Callable[[], Iterator[str]]) -> Iterator[str]:
+    """For a test that is about PostgreSQL alone: its database, emptied afterwards."""
+    yield from postgres_database_url_factory()
 
 
 @pytest.fixture

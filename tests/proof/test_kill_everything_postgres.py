@@ -7,13 +7,12 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine, create_engine, func, select, text
-from sqlmodel import Session, SQLModel, col
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session, col
 
 from lead_engine.core.models import Job, Lead
 from lead_engine.core.settings import Settings
@@ -28,14 +27,9 @@ pytestmark = [
 
 
 @pytest.fixture
-def database_url(postgres_url: str) -> Iterator[str]:
-    """PostgreSQL only (SQLite's single-API case is test_ingest_durability), emptied afterwards."""
-    yield postgres_url
-    engine = create_engine(postgres_url)
-    tables = ", ".join(table.name for table in SQLModel.metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+def database_url(postgres_only_url: str) -> str:
+    """PostgreSQL only."""
+    return postgres_only_url
 
 
 def test_killing_an_api_and_a_worker_under_load_loses_nothing_and_leaves_nothing_stuck(

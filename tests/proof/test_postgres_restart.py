@@ -6,13 +6,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlmodel import Session, SQLModel, col
+from sqlalchemy import create_engine, func, select
+from sqlmodel import Session, col
 
 from lead_engine.core.models import Lead
 from tests.conftest import API_TOKEN, POSTGRES_ADMIN_URL
@@ -27,13 +26,9 @@ AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
 @pytest.fixture
-def database_url(postgres_url: str) -> Iterator[str]:
-    yield postgres_url
-    engine = create_engine(postgres_url)
-    tables = ", ".join(table.name for table in SQLModel.metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+def database_url(postgres_only_url: str) -> str:
+    """PostgreSQL only."""
+    return postgres_only_url
 
 
 def restart_postgres() -> None:
