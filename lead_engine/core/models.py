@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, LargeBinary, Text, TypeDecorator, text
@@ -159,6 +159,15 @@ class IdempotencyKey(SQLModel, table=True):
     lead_id: str = Field(foreign_key="leads.id", max_length=32)
     request_hash: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ApprovalDay(SQLModel, table=True):
+    """How many leads were approved without a person on one day (business time zone): the daily limit's count."""
+
+    __tablename__ = "approval_days"
+
+    day: date = Field(primary_key=True)
+    auto_approved: int = 0
 
 
 class HealthProbe(SQLModel, table=True):

@@ -22,7 +22,7 @@ from lead_engine.core.qualification.junk import detect_junk
 from lead_engine.core.qualification.llm_opinion import OpenAIQualifier, Qualifier, opinion_of
 from lead_engine.core.qualification.routing import (
     AUTO_APPROVED,
-    approved_automatically_today,
+    claim_auto_approval,
     parse_confidence,
     route_lead,
 )
@@ -198,9 +198,7 @@ class ProcessHandler:
             junk=junk,
             doubts=parsed.reasons,
             settings=self.settings,
-            approved_today=lambda: approved_automatically_today(
-                session=session, settings=self.settings, claim=True, up_to=self.settings.auto_approve_daily_limit
-            ),
+            claim_approval=lambda: claim_auto_approval(session=session, settings=self.settings),
         )
         enter_status(lead, route.status, self.settings)
         lead.reasons = route.reasons

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from lead_engine.core.company_matching import lead_domain
-from lead_engine.core.models import LeadEvent, utcnow
+from lead_engine.core.models import ApprovalDay, utcnow
 from lead_engine.core.qualification.scoring import Verdict
 from lead_engine.core.settings import Settings
 from lead_engine.core.statuses import LeadStatus
 
 AUTO_APPROVED = "auto_approved"
-AUTO_APPROVAL_LOCK = 748216
 # Fields a person would check first; the surest reading of them is the parse's confidence.
 KEY_FIELDS = ("company", "contact_name", "email", "phone")
 
@@ -58,26 +58,38 @@ def day_start(settings: Settings, now: datetime | None = None) -> datetime:
     return datetime.combine(local.date(), time(), tzinfo=zone)
 
 
-def approved_automatically_today(
-    *, session: Session, settings: Settings, claim: bool = False, up_to: int | None = None
-) -> int:
-    """How many leads were approved without a person since midnight (business time zone), counted up to
-    ``up_to`` at most (a limit check needs no more, and reads no more rows than that).
+def business_day(settings: Settings, now: datetime | None = None) -> date:
+    """Today in the business time zone."""
+    return (now or utcnow()).astimezone(ZoneInfo(settings.business_timezone)).date()
 
-    ``claim`` is for a transaction about to approve one more: on PostgreSQL it takes a transaction lock first,
-    so workers in parallel count one after another and the daily limit holds exactly.
+
+def approved_automatically_today(*, session: Session, settings: Settings) -> int:
+    """How many leads were approved without a person since midnight (business time zone)."""
+    query = select(col(ApprovalDay.auto_approved)).where(col(ApprovalDay.day) == business_day(settings))
+    return session.scalar(query) or 0
+
+
+def claim_auto_approval(*, session: Session, settings: Settings) -> bool:
+    """Count one more automatic approval today unless the daily limit is reached; False when it is.
+
+    The day's row is locked until the transaction ends (PostgreSQL; SQLite holds its write lock anyway), so
+    workers in parallel take turns and the limit holds exactly.
     """
-    if claim and session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUTO_APPROVAL_LOCK})
-    since = day_start(settings)
-    approved = (
-        # One event per approval (a lead parsed again before its sync counts twice: the limit errs on the safe side).
-        select(col(LeadEvent.id))
-        .where(col(LeadEvent.action) == AUTO_APPROVED, col(LeadEvent.at) >= since)
-        .limit(up_to)
-        .subquery()
-    )
-    return session.scalar(select(func.count()).select_from(approved)) or 0
+    today = business_day(settings)
+    query = select(ApprovalDay).where(col(ApprovalDay.day) == today).with_for_update()
+    row = session.scalars(query).first()
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.add(ApprovalDay(day=today, auto_approved=0))
+        except IntegrityError:
+            pass  # another worker added today's row first
+        row = session.scalars(query.execution_options(populate_existing=True)).one()
+    if row.auto_approved >= settings.auto_approve_daily_limit:
+        return False
+    row.auto_approved += 1
+    session.add(row)
+    return True
 
 
 def route_lead(
@@ -88,11 +100,12 @@ def route_lead(
     junk: str | None,
     doubts: list[str],
     settings: Settings,
-    approved_today: Callable[[], int],
+    claim_approval: Callable[[], bool],
 ) -> Route:
     """Junk → rejected; doubts, a low score or confidence, or the daily limit → review; else ready.
 
-    ``approved_today`` is asked only for a lead that passed every other gate.
+    ``claim_approval`` counts one more automatic approval against the daily limit (False: it is reached); it is
+    asked only for a lead that passed every other gate.
     """
     if junk:
         return Route(LeadStatus.REJECTED, [f"rejected as junk: {junk}"])
@@ -112,7 +125,7 @@ def route_lead(
     limit = settings.auto_approve_daily_limit
     if limit == 0:
         return Route(LeadStatus.NEEDS_REVIEW, ["every lead is approved by a person (daily auto-approval limit is 0)"])
-    if approved_today() >= limit:
+    if not claim_approval():
         return Route(LeadStatus.NEEDS_REVIEW, [f"daily auto-approval limit of {limit} reached"])
     certainty = f"fields read with {confidence:.0%} certainty"
     return Route(LeadStatus.READY, [f"approved automatically: score {verdict.score} ({verdict.grade}), {certainty}"])
