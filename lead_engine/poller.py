@@ -17,7 +17,7 @@ from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalErr
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from lead_engine.core.alerts import clear_alert, raise_alert, send_alerts
-from lead_engine.core.db import get_engine, run_migrations
+from lead_engine.core.db import database_reason, get_engine, run_migrations
 from lead_engine.core.errors import LeadEngineError
 from lead_engine.core.inbound import PreparedIngest, prepare_ingest
 from lead_engine.core.ingest import IngestOutcome, write_batch_with_retry
@@ -161,12 +161,12 @@ def _poll_chunk(
         elif isinstance(outcome, SQLAlchemyError) and not isinstance(outcome, MAIL_DATA_ERRORS):
             logger.warning(
                 "mail left unseen, the database failed: %s",
-                _db_reason(outcome),
+                database_reason(outcome),
                 extra={"action": "imap.store_deferred", "uid": uid, "message_id": message_id or "-"},
             )
             trouble = trouble or outcome
         else:
-            why = _db_reason(outcome) if isinstance(outcome, SQLAlchemyError) else str(outcome)
+            why = database_reason(outcome) if isinstance(outcome, SQLAlchemyError) else str(outcome)
             reject_mail(connection, uid, f"the database refused it: {why}", message_id=message_id)
             result.rejected += 1
     _mark_done(connection, done, settings)
@@ -189,13 +189,6 @@ def poll_mailbox(connection: MailboxConnection, engine: Engine, settings: Settin
     if trouble is not None:
         raise trouble  # the run loop reports the database and backs off; the next poll retries those mails
     return total
-
-
-def _db_reason(exc: SQLAlchemyError) -> str:
-    # The driver's first line only: SQLAlchemy's own text carries the statement and its parameters (mail content).
-    origin = getattr(exc, "orig", None) or exc
-    lines = str(origin).strip().splitlines()
-    return f"{type(origin).__name__}: {lines[0] if lines else ''}"
 
 
 def wait_for_mail(connection: MailboxConnection | None, stop: threading.Event, seconds: float) -> bool:
@@ -240,7 +233,7 @@ def report_mailbox(engine: Engine, settings: Settings, error: str | None) -> Non
         if raise_alert(engine, MAILBOX_ALERT, message):
             send_alerts(engine, settings, outbound_http(settings, timeout=settings.notify_timeout))
     except SQLAlchemyError as exc:
-        logger.warning("mailbox alert not recorded: %s", _db_reason(exc), extra={"action": "imap.alert_failed"})
+        logger.warning("mailbox alert not recorded: %s", database_reason(exc), extra={"action": "imap.alert_failed"})
 
 
 def _idle_reason(settings: Settings) -> str | None:
@@ -286,7 +279,7 @@ def run_poller(settings: Settings, stop: threading.Event) -> None:
         except SQLAlchemyError as exc:
             failures += 1
             # The mails stay unseen on the server; the next poll stores them.
-            logger.warning("database failed: %s", _db_reason(exc), extra={"action": "imap.store_failed"})
+            logger.warning("database failed: %s", database_reason(exc), extra={"action": "imap.store_failed"})
         except CONNECTION_ERRORS as exc:
             failures += 1
             logger.warning("mailbox connection failed: %s", exc, extra={"action": "imap.connection_failed", **where})

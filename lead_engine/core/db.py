@@ -59,6 +59,14 @@ _GATES: dict[str, WriteGate] = {}
 _GATES_LOCK = threading.Lock()
 
 
+def database_reason(exc: BaseException) -> str:
+    """A database error in one line: the driver's type and first line only (SQLAlchemy's own text carries the
+    statement and its parameters, which hold mail content)."""
+    origin = getattr(exc, "orig", None) or exc
+    lines = str(origin).strip().splitlines()
+    return f"{type(origin).__name__}: {lines[0][:200] if lines else ''}"
+
+
 def write_gate(path: str, *, timeout: float = BUSY_TIMEOUT_SECONDS) -> WriteGate:
     """The process's gate for one SQLite file (created on first use)."""
     key = os.path.realpath(path)

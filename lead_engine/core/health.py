@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col
 
-from lead_engine.core.db import read_session
+from lead_engine.core.db import database_reason, read_session
 from lead_engine.core.models import HealthProbe, utcnow
 
 logger = logging.getLogger(__name__)
@@ -40,13 +40,8 @@ def write_probe(engine: Engine) -> str | None:
     except IntegrityError:
         return None  # another process wrote the first row at the same moment: writes work
     except SQLAlchemyError as exc:
-        return f"the database refuses writes: {_plain(exc)}"
+        return f"the database refuses writes: {database_reason(exc)}"
     return None
-
-
-def _plain(exc: SQLAlchemyError) -> str:
-    message = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-    return message[:200]
 
 
 @dataclass
@@ -91,5 +86,5 @@ def database_reachable(engine: Engine) -> str | None:
         with read_session(engine) as session:  # a read: no write lock to wait for
             session.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
-        return f"the database cannot be reached: {_plain(exc)}"
+        return f"the database cannot be reached: {database_reason(exc)}"
     return None

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from lead_engine.core.db import gate_of
+from lead_engine.core.db import database_reason, gate_of
 from lead_engine.core.errors import IngestUnavailableError, LeadEngineError, UnprocessableError
 from lead_engine.core.ids import new_id
 from lead_engine.core.inbound import PreparedIngest
@@ -200,7 +200,7 @@ def write_group(engine: Engine, items: list[PreparedIngest]) -> list[IngestOutco
     except (OperationalError, InterfaceError) as exc:
         # The database is unreachable or locked: every request of the group fails alike, none is stored.
         logger.error("database unavailable", extra={"action": "ingest.database_unavailable", "error": repr(exc)[:200]})
-        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:120]
+        cause = database_reason(exc)
         return [IngestUnavailableError(UNAVAILABLE.replace("unavailable", f"unavailable ({cause})", 1)) for _ in items]
     except Exception:  # the writer outlives any one failing group
         if len(items) == 1:
