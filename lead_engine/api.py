@@ -148,7 +148,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def health(request: Request) -> JSONResponse:
         """Whether the API can take leads now: 503 with the reasons when not. Details only with the token."""
         engine = app_engine(request)
-        reasons = [reason for reason in (database_reachable(engine),) if reason]
+        unreachable = database_reachable(engine)
+        reasons = [unreachable] if unreachable else []
         if not reasons and (refused := request.app.state.write_check.verdict()):
             reasons.append(refused)
         # A full disk can still take the probe's one-row write: ingest's own failures count too, for a while.

@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from lead_engine.core.errors import ConflictError, LeadEngineError, UnprocessableError
-from lead_engine.core.lead_fields import CANONICAL_FIELDS
 from lead_engine.core.leads import bump_lead, enqueue_sync, get_lead, record_event, resync_lead
 from lead_engine.core.models import Lead, LeadEvent, utcnow
 from lead_engine.core.qualification.routing import (
@@ -20,6 +19,7 @@ from lead_engine.core.qualification.routing import (
     day_start,
     review_deadline,
 )
+from lead_engine.core.qualification.scoring import lead_values
 from lead_engine.core.settings import Settings
 from lead_engine.core.statuses import LeadStatus
 
@@ -44,7 +44,7 @@ def approve_lead(
     lead = get_lead(session=session, lead_id=lead_id)
     if lead.status in (LeadStatus.SYNCING, LeadStatus.SYNCED):
         raise ConflictError(f"lead {lead_id} is already {lead.status}")
-    if not can_sync({name: getattr(lead, name) for name in CANONICAL_FIELDS}, excluded=settings.own_domains):
+    if not can_sync(lead_values(lead), excluded=settings.own_domains):
         raise UnprocessableError(f"cannot approve: {CANNOT_SYNC}; add the company or its website first")
     values = {
         "status": LeadStatus.READY,

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select, update
 from sqlmodel import Session, col
 
-from lead_engine.core.errors import ConflictError, LeadEngineError, NotFoundError, UnprocessableError
+from lead_engine.core.errors import ConflictError, NotFoundError, UnprocessableError
 from lead_engine.core.job_kinds import PROCESS_JOB, PROCESS_MAX_ATTEMPTS, SYNC_JOB, process_job_key, sync_policy
 from lead_engine.core.lead_fields import CANONICAL_FIELDS
 from lead_engine.core.models import Job, Lead, LeadEvent, RawMessage, utcnow
@@ -17,7 +17,7 @@ from lead_engine.core.outbox import enqueue_job
 from lead_engine.core.parsing.normalise import normalize_country, normalize_email, normalize_phone, normalize_website
 from lead_engine.core.qualification.routing import review_deadline
 from lead_engine.core.qualification.rules import rules_source
-from lead_engine.core.qualification.scoring import apply_verdict, facts_of, kept_opinion, score_lead
+from lead_engine.core.qualification.scoring import apply_verdict, score_stored_lead
 from lead_engine.core.settings import Settings
 from lead_engine.core.statuses import RESYNCABLE, JobStatus, LeadStatus
 
@@ -203,8 +203,7 @@ NORMALIZERS: dict[str, Callable[[str, str], str | None]] = {
 def rescore_lead(lead: Lead, settings: Settings) -> None:
     """Score the lead again from its current values under the current rules (not committed)."""
     rules = rules_source(settings.rules_file).current()
-    facts = facts_of(lead, excluded_domains=settings.own_domains)
-    apply_verdict(lead, score_lead(facts, rules, extra=kept_opinion(lead)))
+    apply_verdict(lead, score_stored_lead(lead, rules, excluded_domains=settings.own_domains))
 
 
 def correct_lead(
@@ -299,15 +298,3 @@ def get_raw_message(*, session: Session, lead_id: str) -> RawMessage:
     if raw is None:
         raise NotFoundError(f"the original message of lead {lead_id} is missing")
     return raw
-
-
-def resync_leads(*, session: Session, settings: Settings, lead_ids: list[str], actor: str) -> dict[str, str]:
-    """Resync several leads, each in its own transaction; returns the error message per lead that failed."""
-    failed: dict[str, str] = {}
-    for lead_id in lead_ids:
-        try:
-            resync_lead(session=session, settings=settings, lead_id=lead_id, actor=actor)
-        except LeadEngineError as exc:
-            session.rollback()
-            failed[lead_id] = str(exc)
-    return failed

@@ -27,7 +27,7 @@ from lead_engine.core.qualification.routing import (
     route_lead,
 )
 from lead_engine.core.qualification.rules import rules_source
-from lead_engine.core.qualification.scoring import Contribution, apply_verdict, facts_of, kept_opinion, score_lead
+from lead_engine.core.qualification.scoring import Contribution, apply_verdict, lead_values, score_stored_lead
 from lead_engine.core.retry import CircuitBreaker
 from lead_engine.core.settings import Settings
 from lead_engine.core.statuses import KEEP_STATUS_ON_REPARSE, LeadStatus
@@ -174,8 +174,9 @@ class ProcessHandler:
         lead = held_lead(session=session, lead_id=job.lead_id)
         changed = apply_parsed(lead, parsed)
         lead.template = parsed.template
-        facts = facts_of(lead, excluded_domains=self.settings.own_domains)
-        verdict = score_lead(facts, self.rules.current(), extra=processed.opinion or kept_opinion(lead))
+        verdict = score_stored_lead(
+            lead, self.rules.current(), excluded_domains=self.settings.own_domains, opinion=processed.opinion
+        )
         apply_verdict(lead, verdict)
         lead.updated_at = utcnow()
         lead.version += 1
@@ -193,7 +194,7 @@ class ProcessHandler:
             junk = None  # a person said it is not junk
         route = route_lead(
             verdict,
-            values={name: getattr(lead, name) for name in CANONICAL_FIELDS},
+            values=lead_values(lead),
             confidence=parse_confidence(lead.fields),
             junk=junk,
             doubts=parsed.reasons,

@@ -9,7 +9,7 @@ from sqlmodel import Session, col
 
 from lead_engine.core.models import Lead
 from lead_engine.core.qualification.rules import Rules
-from lead_engine.core.qualification.scoring import apply_verdict, facts_of, kept_opinion, score_lead
+from lead_engine.core.qualification.scoring import apply_verdict, score_stored_lead
 from lead_engine.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -38,8 +38,7 @@ def rescore_leads(engine: Engine, settings: Settings, rules: Rules) -> int:
                 break
             for lead in leads:
                 before = (lead.score, lead.grade, lead.score_components)
-                facts = facts_of(lead, excluded_domains=settings.own_domains)
-                apply_verdict(lead, score_lead(facts, rules, extra=kept_opinion(lead)))
+                apply_verdict(lead, score_stored_lead(lead, rules, excluded_domains=settings.own_domains))
                 moved += (lead.score, lead.grade, lead.score_components) != before
             session.commit()
             after = leads[-1].id

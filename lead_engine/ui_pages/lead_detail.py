@@ -22,6 +22,7 @@ from lead_engine.core.leads import (
 )
 from lead_engine.core.models import Lead, LeadEvent
 from lead_engine.core.qualification.routing import can_sync
+from lead_engine.core.qualification.scoring import lead_values
 from lead_engine.ui_pages import context
 from lead_engine.ui_pages.widgets import PROVENANCE_COLOR, escape_markdown, local_time, show_status
 
@@ -173,8 +174,7 @@ def show_actions(lead: Lead) -> None:
     """Approve, reject, resync and reparse, each acting on the version shown."""
     settings = context.current_settings()
     approve_col, reject_col, resync_col, reparse_col, _ = st.columns([1, 1, 1, 1, 2])
-    values = {name: getattr(lead, name) for name in CANONICAL_FIELDS}
-    syncable = can_sync(values, excluded=settings.own_domains)
+    syncable = can_sync(lead_values(lead), excluded=settings.own_domains)
     approve_col.button(
         "Approve", icon=":material/thumb_up:", type="primary", width="stretch",
         disabled=lead.status in ("syncing", "synced") or not syncable, on_click=approve, args=(lead.id, lead.version),

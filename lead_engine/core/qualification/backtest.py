@@ -9,13 +9,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from lead_engine.core.lead_fields import CANONICAL_FIELDS, FieldValue, InboundEmail, ParsedLead
+from lead_engine.core.lead_fields import FieldValue, InboundEmail, ParsedLead
 from lead_engine.core.models import Lead, LeadEvent
 from lead_engine.core.processing import load_raws
 from lead_engine.core.qualification.junk import detect_junk
 from lead_engine.core.qualification.routing import parse_confidence, route_lead
 from lead_engine.core.qualification.rules import Rules
-from lead_engine.core.qualification.scoring import facts_of, kept_opinion, score_lead
+from lead_engine.core.qualification.scoring import lead_values, score_stored_lead
 from lead_engine.core.settings import Settings
 from lead_engine.core.statuses import LeadStatus
 
@@ -51,7 +51,7 @@ class Backtest:
 
 
 def _parsed_from(lead: Lead) -> ParsedLead:
-    values = {name: getattr(lead, name) for name in CANONICAL_FIELDS}
+    values = lead_values(lead)
     fields = {name: FieldValue(str(value), "rule", 1.0) for name, value in values.items() if value}
     return ParsedLead(fields=fields, template=lead.template or "free_text")
 
@@ -69,12 +69,12 @@ def _doubts(session: Session, lead_ids: list[str]) -> dict[str, list[str]]:
 def _route(
     lead: Lead, rules: Rules, email: InboundEmail | None, doubts: list[str], settings: Settings
 ) -> tuple[int, str]:
-    verdict = score_lead(facts_of(lead, excluded_domains=settings.own_domains), rules, extra=kept_opinion(lead))
+    verdict = score_stored_lead(lead, rules, excluded_domains=settings.own_domains)
     template = lead.template or "free_text"
     junk = detect_junk(email, _parsed_from(lead), template=template, rules=rules.junk) if email else None
     route = route_lead(
         verdict,
-        values={name: getattr(lead, name) for name in CANONICAL_FIELDS},
+        values=lead_values(lead),
         confidence=parse_confidence(lead.fields),
         junk=junk,
         doubts=doubts,

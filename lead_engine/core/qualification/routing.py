@@ -53,9 +53,7 @@ CANNOT_SYNC = "neither a company name nor a company domain: the Company Explorer
 
 def day_start(settings: Settings, now: datetime | None = None) -> datetime:
     """Midnight of today in the business time zone, as an aware UTC-comparable datetime."""
-    zone = ZoneInfo(settings.business_timezone)
-    local = (now or utcnow()).astimezone(zone)
-    return datetime.combine(local.date(), time(), tzinfo=zone)
+    return datetime.combine(business_day(settings, now), time(), tzinfo=ZoneInfo(settings.business_timezone))
 
 
 def business_day(settings: Settings, now: datetime | None = None) -> date:

@@ -200,10 +200,15 @@ def score_lead(facts: LeadFacts, rules: Rules, *, extra: list[Contribution] | No
     return Verdict(score, score >= threshold, grade_of(score, rules), threshold, components)
 
 
+def lead_values(lead: Lead) -> dict[str, str | None]:
+    """The lead's canonical field values as they stand now (corrections included)."""
+    return {name: getattr(lead, name) for name in CANONICAL_FIELDS}
+
+
 def facts_of(lead: Lead, *, excluded_domains: list[str] | tuple[str, ...] = ()) -> LeadFacts:
     """What scoring reads of a stored lead, as it stands now (corrections included)."""
     return LeadFacts(
-        values={name: getattr(lead, name) for name in CANONICAL_FIELDS},
+        values=lead_values(lead),
         subject=lead.subject or "",
         template=lead.template or "free_text",
         source=lead.source,
@@ -214,6 +219,14 @@ def facts_of(lead: Lead, *, excluded_domains: list[str] | tuple[str, ...] = ()) 
 def kept_opinion(lead: Lead) -> list[Contribution]:
     """The LLM's component as stored: scoring again from the lead's values keeps it (the mail has not changed)."""
     return [Contribution(**item) for item in lead.score_components if item.get("component") == "llm"]
+
+
+def score_stored_lead(
+    lead: Lead, rules: Rules, *, excluded_domains: list[str], opinion: list[Contribution] | None = None
+) -> Verdict:
+    """Score a stored lead's current values; the LLM's ``opinion`` of its mail, else the one stored, counts too."""
+    facts = facts_of(lead, excluded_domains=excluded_domains)
+    return score_lead(facts, rules, extra=opinion or kept_opinion(lead))
 
 
 def apply_verdict(lead: Lead, verdict: Verdict) -> None:
