@@ -16,6 +16,7 @@ from sqlmodel import Session
 from lead_engine.core.alerts import send_alerts
 from lead_engine.core.db import get_engine, run_migrations
 from lead_engine.core.heartbeat import check_heartbeats
+from lead_engine.core.imports.runner import claim_import, run_import
 from lead_engine.core.job_handlers import breakers, build_handlers
 from lead_engine.core.jobs import group_by_kind, run_claimed
 from lead_engine.core.models import utcnow
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 60.0
 # Batches run at once: one can wait on the network while another parses.
 BATCHES_IN_FLIGHT = 4
+IMPORT_CHECK_SECONDS = 2.0
 
 
 def _log_failure(future: Future[list[str]]) -> None:
@@ -69,6 +71,31 @@ class RulesWatch:
             logger.exception("scoring leads again failed", extra={"action": "rules.rescore_failed"})
 
 
+class ImportWatch:
+    """Runs one spreadsheet import at a time beside the jobs, picked up within seconds of being queued."""
+
+    def __init__(self, engine: Engine, settings: Settings, worker: str) -> None:
+        self.engine, self.settings, self.worker = engine, settings, worker
+        self.running: Future[bool] | None = None
+        self.next_check = 0.0
+
+    def check(self, pool: ThreadPoolExecutor, stop: threading.Event) -> None:
+        """Claim a queued import when none runs here; a failure tries again at the next check."""
+        if (self.running is not None and not self.running.done()) or time.monotonic() < self.next_check:
+            return
+        self.next_check = time.monotonic() + IMPORT_CHECK_SECONDS
+        try:
+            with Session(self.engine) as session:
+                import_id = claim_import(
+                    session=session, worker=self.worker, lease_seconds=self.settings.job_lease_seconds
+                )
+        except Exception:  # the worker's outer loop: imports must never stop the jobs
+            logger.exception("claiming an import failed", extra={"action": "worker.import_claim_failed"})
+            return
+        if import_id is not None:
+            self.running = pool.submit(run_import, self.engine, self.settings, import_id, worker=self.worker, stop=stop)
+
+
 def run_worker(settings: Settings, stop: threading.Event) -> None:
     """Run jobs until ``stop`` is set, then finish the batches in hand."""
     engine = get_engine(settings.database_url)
@@ -77,6 +104,7 @@ def run_worker(settings: Settings, stop: threading.Event) -> None:
     guarded = breakers(handlers)
     rules = RulesWatch(engine, settings)
     name = f"{socket.gethostname()}-{os.getpid()}"
+    imports = ImportWatch(engine, settings, name)
     in_flight: set[Future[list[str]]] = set()
     logger.info("worker started", extra={"action": "worker.started", "worker": name})
     next_heartbeat = time.monotonic()
@@ -86,8 +114,10 @@ def run_worker(settings: Settings, stop: threading.Event) -> None:
         # Parsing batches one after another: under one interpreter lock a second would only slow the first
         # one's write transaction down, and every writer waits for it.
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="cpu") as cpu_pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="import") as import_pool,
     ):
         while not stop.is_set():
+            imports.check(import_pool, stop)
             if time.monotonic() >= next_heartbeat:
                 watch_sources(engine, settings)
                 rules.check()

@@ -29,7 +29,7 @@ AUTOMATION_HEADERS: tuple[str, ...] = (
     "auto-submitted", "x-autoreply", "x-autorespond", "precedence", "content-type", "x-failed-recipients",
 )  # fmt: skip
 
-Provenance = Literal["rule", "llm", "operator"]
+Provenance = Literal["rule", "llm", "operator", "import"]
 
 
 @dataclass(frozen=True)

@@ -201,3 +201,61 @@ class OperatorAlert(SQLModel, table=True):
     raised_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     notified_at: datetime | None = _time(nullable=True)
     cleared_at: datetime | None = _time(nullable=True)
+
+
+class LeadImport(SQLModel, table=True):
+    """A spreadsheet brought in: the file as uploaded, its mapping and options, and how far its run got."""
+
+    __tablename__ = "imports"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    created_by: str = Field(default="system", max_length=255)
+    filename: str = Field(max_length=255)
+    file: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    encoding: str = Field(default="utf-8", max_length=32)
+    delimiter: str = Field(default=",", max_length=4)
+    header: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Column header → lead field ("" leaves the column out).
+    mapping: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # {"dedup": "email", "on_match": "skip", "country": "DE"}
+    options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="uploaded", max_length=16, index=True)
+    # Whether the pass queued or running (or last finished) only checks, writing no lead.
+    dry_run: bool = False
+    rows_total: int = 0
+    rows_done: int = 0
+    counts: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    undo: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    locked_by: str | None = Field(default=None, max_length=128)
+    locked_until: datetime | None = _time(nullable=True)
+    finished_at: datetime | None = _time(nullable=True)
+
+
+class ImportRow(SQLModel, table=True):
+    """What the last pass of an import made of one data row (1 = the first row under the header)."""
+
+    __tablename__ = "import_rows"
+    __table_args__ = (Index("ix_import_rows_lead", "lead_id"),)
+
+    import_id: str = Field(foreign_key="imports.id", primary_key=True, max_length=32)
+    row: int = Field(primary_key=True)
+    # new, merged, skipped or rejected
+    outcome: str = Field(max_length=16)
+    lead_id: str | None = Field(default=None, max_length=32)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False))
+    # A merge's changes, for undo: {field: {"old", "new", "old_meta"}}.
+    changes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ImportMapping(SQLModel, table=True):
+    """The mapping last used for one spreadsheet layout (its header signature), offered again."""
+
+    __tablename__ = "import_mappings"
+
+    signature: str = Field(primary_key=True, max_length=64)
+    header: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    mapping: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

@@ -10,6 +10,7 @@ from sqlmodel import Session, col
 
 from lead_engine.core.db import read_session
 from lead_engine.core.errors import LeadEngineError, NotFoundError
+from lead_engine.core.imports.rows import IMPORT_ROW_TYPE, IMPORT_TEMPLATE, read_row_body
 from lead_engine.core.inbound import read_inbound
 from lead_engine.core.job_kinds import PROCESS_POLICY
 from lead_engine.core.lead_fields import CANONICAL_FIELDS, InboundEmail, ParsedLead
@@ -51,6 +52,9 @@ def load_raws(*, session: Session, lead_ids: list[str]) -> dict[str, InboundEmai
         if raw is None:
             loaded[lead_id] = ParsedLead(needs_review=True, reasons=["raw message missing"])
             continue
+        if raw.content_type == IMPORT_ROW_TYPE:
+            loaded[lead_id] = read_row_body(raw.body)
+            continue
         try:
             loaded[lead_id] = read_inbound(raw.content_type, raw.body, source=source)
         except LeadEngineError as exc:
@@ -66,11 +70,17 @@ def load_raw(*, session: Session, lead_id: str) -> InboundEmail | ParsedLead:
     return loaded[lead_id]
 
 
+def _kept(lead: Lead, name: str, parsed: ParsedLead) -> bool:
+    """Whether a parse leaves the field alone: an operator set it, or an import did and this parse is a mail's."""
+    provenance = lead.fields.get(name, {}).get("provenance")
+    return provenance == "operator" or (provenance == "import" and parsed.template != IMPORT_TEMPLATE)
+
+
 def field_changes(lead: Lead, parsed: ParsedLead) -> dict[str, tuple[str | None, str | None]]:
-    """What a parse would change on a lead (old, new) per field; fields an operator set never change."""
+    """What a parse would change on a lead (old, new) per field; what a person or an import set stays."""
     changes = {}
     for name in CANONICAL_FIELDS:
-        if lead.fields.get(name, {}).get("provenance") == "operator":
+        if _kept(lead, name, parsed):
             continue
         found = parsed.fields.get(name)
         value = found.value if found else None
@@ -113,7 +123,7 @@ def apply_parsed(lead: Lead, parsed: ParsedLead) -> list[str]:
     for name, (_, value) in changes.items():
         setattr(lead, name, value)
     for name in CANONICAL_FIELDS:
-        if meta.get(name, {}).get("provenance") == "operator":
+        if _kept(lead, name, parsed):
             continue
         found = parsed.fields.get(name)
         if found:

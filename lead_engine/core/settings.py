@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     breaker_max_probe_seconds: float = 60.0
     # Waits between notification attempts; the last one repeats until `notify_retry_hours` have passed.
     notify_retry_schedule: Annotated[list[float], NoDecode] = [10, 60, 300, 900, 1800]
+    # Spreadsheets larger than this (in MB) are refused; an import holds its worker's lease this long per batch.
+    import_max_mb: float = Field(default=50.0, gt=0)
     job_lease_seconds: float = 300.0
     worker_batch_size: int = 20
     worker_concurrency: int = 8

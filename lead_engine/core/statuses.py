@@ -40,3 +40,19 @@ KEEP_STATUS_ON_REPARSE = frozenset({LeadStatus.SYNCING, LeadStatus.SYNCED, LeadS
 # An operator's verdict outranks whatever the sync job reports.
 FINAL_BY_OPERATOR = frozenset({LeadStatus.REJECTED})
 OPEN_JOB = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class ImportStatus(StrEnum):
+    """Where an import is: uploaded → queued → running → checked (a dry run) or done → undone; failed on an error."""
+
+    UPLOADED = "uploaded"
+    QUEUED = "queued"
+    RUNNING = "running"
+    CHECKED = "checked"
+    DONE = "done"
+    FAILED = "failed"
+    UNDONE = "undone"
+
+
+# An import in these is being worked on: no second run, no undo.
+IMPORT_BUSY = frozenset({ImportStatus.QUEUED, ImportStatus.RUNNING})

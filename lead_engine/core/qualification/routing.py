@@ -67,14 +67,12 @@ def approved_automatically_today(*, session: Session, settings: Settings) -> int
     return session.scalar(query) or 0
 
 
-def claim_auto_approval(*, session: Session, settings: Settings) -> bool:
-    """Count one more automatic approval today unless the daily limit is reached; False when it is.
-
-    The day's row is locked until the transaction ends (PostgreSQL; SQLite holds its write lock anyway), so
-    workers in parallel take turns and the limit holds exactly.
-    """
+def _today_row(*, session: Session, settings: Settings, lock: bool) -> ApprovalDay | None:
     today = business_day(settings)
-    query = select(ApprovalDay).where(col(ApprovalDay.day) == today).with_for_update()
+    query = select(ApprovalDay).where(col(ApprovalDay.day) == today)
+    if not lock:
+        return session.scalars(query).first()
+    query = query.with_for_update()
     row = session.scalars(query).first()
     if row is None:
         try:
@@ -83,10 +81,32 @@ def claim_auto_approval(*, session: Session, settings: Settings) -> bool:
         except IntegrityError:
             pass  # another worker added today's row first
         row = session.scalars(query.execution_options(populate_existing=True)).one()
-    if row.auto_approved >= settings.auto_approve_daily_limit:
-        return False
-    row.auto_approved += 1
+    return row
+
+
+def approval_budget(*, session: Session, settings: Settings, lock: bool) -> int:
+    """How many more leads may be approved without a person today.
+
+    With ``lock`` the day's row is locked until the transaction ends (PostgreSQL; SQLite holds its write lock
+    anyway), so workers in parallel take turns and the limit holds exactly.
+    """
+    row = _today_row(session=session, settings=settings, lock=lock)
+    return max(0, settings.auto_approve_daily_limit - (row.auto_approved if row is not None else 0))
+
+
+def use_auto_approvals(*, session: Session, settings: Settings, count: int) -> None:
+    """Count ``count`` more automatic approvals today (after ``approval_budget`` with ``lock``)."""
+    row = _today_row(session=session, settings=settings, lock=True)
+    assert row is not None
+    row.auto_approved += count
     session.add(row)
+
+
+def claim_auto_approval(*, session: Session, settings: Settings) -> bool:
+    """Count one more automatic approval today unless the daily limit is reached; False when it is."""
+    if approval_budget(session=session, settings=settings, lock=True) <= 0:
+        return False
+    use_auto_approvals(session=session, settings=settings, count=1)
     return True
 
 

@@ -1,0 +1,1 @@
+"""Spreadsheet imports: read a CSV or Excel file, map its columns, check it dry, import it as leads, undo it."""
