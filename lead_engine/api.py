@@ -16,6 +16,7 @@ from sqlalchemy.exc import DataError, InterfaceError, OperationalError, Statemen
 from lead_engine import __version__
 from lead_engine.api_approvals import router as approvals_router
 from lead_engine.api_deps import NO_NUL, Actor, LeadId, Moment, ReadDep, SettingsDep, Version, WriteDep, app_engine
+from lead_engine.api_imports import router as imports_router
 from lead_engine.api_ingest import (
     ERROR_HEADERS,
     INGEST_OPERATION,
@@ -218,6 +219,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return lead_as_dict(reparse_lead(session=session, lead_id=lead_id, actor=actor))
 
     app.include_router(approvals_router)
+    app.include_router(imports_router)
     return app
 
 

@@ -1,4 +1,4 @@
-"""Command line: python -m lead_engine api|worker|poller|ui|migrate|init-env|info|serve|reparse|sync|rules."""
+"""Command line: python -m lead_engine api|worker|poller|ui|migrate|init-env|info|serve|reparse|sync|rules|import."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from lead_engine.cli_import import add_import_parser, run_import_command
 from lead_engine.core.db import get_engine, run_migrations
 from lead_engine.core.env_file import ensure_env_file
 from lead_engine.core.logs import configure_logging
@@ -227,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     check.add_argument("rules_file", help="the candidate rules file (TOML)")
     check.add_argument("--since", type=parse_duration, default=30 * 86400, help="how far back, e.g. 7d (default 30d)")
+    add_import_parser(commands)
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -257,6 +259,8 @@ def main(argv: list[str] | None = None) -> None:
         _ui(settings)
     elif args.command == "info":
         print(_info(settings))
+    elif args.command == "import":
+        run_import_command(settings, args)
     elif args.command == "migrate":
         run_migrations(get_engine(settings.database_url))
         print(f"database ready: {get_engine(settings.database_url).url.render_as_string(hide_password=True)}")

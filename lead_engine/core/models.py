@@ -217,6 +217,8 @@ class LeadImport(SQLModel, table=True):
     encoding: str = Field(default="utf-8", max_length=32)
     delimiter: str = Field(default=",", max_length=4)
     header: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # A few values of each column, for the person mapping them.
+    samples: dict[str, list[str]] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # Column header → lead field ("" leaves the column out).
     mapping: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # {"dedup": "email", "on_match": "skip", "country": "DE"}

@@ -21,7 +21,14 @@ from lead_engine.core.db import is_postgres, read_session
 from lead_engine.core.errors import ConflictError, NotFoundError, UnprocessableError
 from lead_engine.core.ids import new_id
 from lead_engine.core.imports.dedup import DedupIndex, DedupKey, Draft, OnMatch, Outcome, Target, merge_changes
-from lead_engine.core.imports.mapping import check_mapping, remember_mapping, saved_mapping, suggest_mapping
+from lead_engine.core.imports.mapping import (
+    TARGET_LABELS,
+    check_mapping,
+    column_samples,
+    remember_mapping,
+    saved_mapping,
+    suggest_mapping,
+)
 from lead_engine.core.imports.reading import Table, read_table
 from lead_engine.core.imports.rows import (
     IMPORT_ROW_TYPE,
@@ -80,15 +87,26 @@ def create_import(*, session: Session, settings: Settings, filename: str, data: 
     """Read an uploaded file and keep it with a suggested mapping (the one used last for its layout, if any)."""
     table = read_table(data, max_bytes=int(settings.import_max_mb * 1_000_000))
     mapping = saved_mapping(session=session, header=table.header) or suggest_mapping(table.header)
+    mapping = {name: mapping.get(name, "") for name in table.header}
     record = LeadImport(
         filename=(filename.strip() or "upload.csv")[:255], file=data, encoding=table.encoding,
-        delimiter=table.delimiter, header=table.header, mapping={name: mapping.get(name, "") for name in table.header},
+        delimiter=table.delimiter, header=table.header, samples=column_samples(table), mapping=mapping,
         options=import_options(settings), rows_total=len(table.rows), created_by=actor,
     )  # fmt: skip
     session.add(record)
     session.commit()
     logger.info("import uploaded", extra={"action": "import.uploaded", "import_id": record.id, "rows": len(table.rows)})
     return record
+
+
+def import_as_dict(record: LeadImport) -> dict[str, Any]:
+    """The import in the shape of the API (and the UI): progress, counts, its columns with samples and fields."""
+    columns = [
+        {"name": name, "field": record.mapping.get(name, ""), "samples": record.samples.get(name, [])}
+        for name in record.header
+    ]
+    data = record.model_dump(mode="json", exclude={"file", "header", "samples", "mapping", "locked_by"})
+    return {**data, "columns": columns, "fields": TARGET_LABELS}
 
 
 def get_import(*, session: Session, import_id: str) -> LeadImport:

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("encoding", sa.String(32), nullable=False),
         sa.Column("delimiter", sa.String(4), nullable=False),
         sa.Column("header", sa.JSON(), nullable=False),
+        sa.Column("samples", sa.JSON(), nullable=False),
         sa.Column("mapping", sa.JSON(), nullable=False),
         sa.Column("options", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
