@@ -15,10 +15,11 @@ from lead_engine.core.errors import LeadEngineError
 from lead_engine.core.settings import Settings, get_settings
 from lead_engine.ui_pages.widgets import escape_markdown
 
-INBOX, LEAD, REVIEW, DASHBOARD, SETTINGS = (
+INBOX, LEAD, REVIEW, IMPORT, DASHBOARD, SETTINGS = (
     "ui_pages/inbox.py",
     "ui_pages/lead_detail.py",
     "ui_pages/review.py",
+    "ui_pages/imports.py",
     "ui_pages/dashboard.py",
     "ui_pages/configuration.py",
 )
