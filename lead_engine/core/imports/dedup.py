@@ -93,7 +93,7 @@ class DedupIndex:
         made = select(col(ImportRow.lead_id), col(ImportRow.row)).where(
             col(ImportRow.import_id) == import_id, col(ImportRow.outcome) == Outcome.NEW
         )
-        rows = dict(session.execute(made).tuples().all())
+        rows: dict[str, int] = {lead_id: row for lead_id, row in session.execute(made)}
         for target in index.targets.values():
             target.row = rows.get(target.lead_id)
         return index

@@ -13,10 +13,11 @@ from charset_normalizer import from_bytes
 from lead_engine.core.errors import PayloadTooLargeError, UnprocessableError
 
 DELIMITERS = (",", ";", "\t", "|")
+WESTERN_ACCENTED_SHARE = 0.2
 MAX_COLUMNS = 300
-# Western European code pages charset-normalizer may name for a German or English file; Windows-1252 reads all
-# of them alike (it differs from ISO-8859-1 only in 0x80–0x9F, where ISO-8859-1 has no printable characters).
-_WESTERN = frozenset({"cp1252", "latin_1", "iso8859_15", "cp850", "mac_roman", "cp1250", "iso8859_2"})
+# Signs besides the accented letters that Western European text holds (Windows-1252 reads ISO-8859-1's letters
+# alike; the two differ only in 0x80–0x9F, where ISO-8859-1 has no printable characters).
+_WESTERN_SIGNS = frozenset("€„“”‚‘’–—…•·°²³µ§©®«»½¼¾£¥¢¿¡ªº±\xa0")
 _ZIP, _OLE = b"PK\x03\x04", b"\xd0\xcf\x11\xe0"
 NOT_A_SPREADSHEET = "this is not a spreadsheet: CSV, .xlsx, .xls and .ods files can be imported"
 
@@ -45,14 +46,33 @@ def decode_text(data: bytes) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
+    if _reads_as_western(data):
+        return data.decode("cp1252"), "cp1252"
     best = from_bytes(data[:1_000_000]).best()
-    name = codecs.lookup(best.encoding).name.replace("-", "_") if best is not None else "cp1252"
-    if name in _WESTERN or best is None:
-        try:
-            return data.decode("cp1252"), "cp1252"
-        except UnicodeDecodeError:
-            return data.decode("latin-1"), "iso-8859-1"
+    if best is None:
+        return data.decode("latin-1"), "iso-8859-1"
+    name = codecs.lookup(best.encoding).name
     return data.decode(name, errors="replace"), name
+
+
+def _reads_as_western(data: bytes) -> bool:
+    """Whether Windows-1252 turns every non-ASCII byte into a letter or sign of Western European text.
+
+    Detectors guess poorly on a few umlauts (a short German file reads as Ukrainian to charset-normalizer);
+    a file whose every such byte reads as "ä", "ß", "é" or "€", among mostly plain letters, is what Excel
+    wrote on a German or English PC.
+    """
+    try:
+        text = data[:1_000_000].decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    high = [ch for ch in text if ord(ch) > 0x7F]
+    if not all(ch in _WESTERN_SIGNS or ("\xc0" <= ch <= "\xff" and ch not in "\xd7\xf7") for ch in high):
+        return False
+    # Cyrillic or Greek in their Windows code pages also reads as accented letters, but nearly every letter is
+    # one; in German, French or Spanish few are.
+    letters = sum(ch.isalpha() for ch in text)
+    return len(high) <= WESTERN_ACCENTED_SHARE * max(letters, 1)
 
 
 def detect_delimiter(text: str) -> str:

@@ -208,6 +208,7 @@ class ImportRun:
         self.rules: Rules = rules_source(settings.rules_file).current()
         self.lease = timedelta(seconds=settings.job_lease_seconds)
         self.dry_values: dict[str, dict[str, Any]] = {}
+        self.dry_approved = 0
         with read_session(engine) as session:
             self.index = DedupIndex.load(
                 session=session, dedup=DedupKey(self.options["dedup"]), excluded=settings.own_domains,
@@ -320,7 +321,8 @@ class ImportRun:
         self, session: Session, drafts: list[_Row], verdicts: dict[int, Verdict], *, write: bool
     ) -> dict[int, Route]:
         """Each new lead's route: ready within today's automatic approvals (counted when writing), else review."""
-        remaining = approval_budget(session=session, settings=self.settings, lock=write)
+        # A dry run takes none of today's approvals: it counts those it would have taken itself.
+        remaining = approval_budget(session=session, settings=self.settings, lock=write) - self.dry_approved
 
         def take() -> bool:
             nonlocal remaining
@@ -339,6 +341,8 @@ class ImportRun:
         approved = sum(route.auto_approved for route in routes.values())
         if write and approved:
             use_auto_approvals(session=session, settings=self.settings, count=approved)
+        elif not write:
+            self.dry_approved += approved
         return routes
 
     def merge_stored(self, session: Session, rows: list[_Row], *, write: bool) -> None:
