@@ -60,7 +60,7 @@ def test_the_delimiter_is_detected(text: str, delimiter: str) -> None:
 
 def test_quoted_cells_keep_newlines_delimiters_and_quotes() -> None:
     text = 'Firma;Notiz\n"Müller; Söhne";"Rückruf erbeten,\nam liebsten ""vormittags"""\nB;x\n'
-    header, rows, _, delimiter = read(text.encode())
+    _, rows, _, delimiter = read(text.encode())
     assert delimiter == ";"
     assert rows == [["Müller; Söhne", 'Rückruf erbeten,\nam liebsten "vormittags"'], ["B", "x"]]
 

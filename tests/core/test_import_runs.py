@@ -137,7 +137,7 @@ def test_a_dry_run_writes_no_lead_and_finds_what_the_import_then_does(engine: En
 def test_each_dedup_key_and_match_action(
     engine: Engine, settings: Settings, dedup: str, on_match: str, outcome: str, company: str, phone: str | None
 ) -> None:
-    first = import_file(engine, settings, b"ID;Firma;E-Mail\nK-1;Alt GmbH;ina@alt.de\n", dedup="none")
+    import_file(engine, settings, b"ID;Firma;E-Mail\nK-1;Alt GmbH;ina@alt.de\n", dedup="none")
     (old,) = leads(engine)
     data = b"ID;Firma;E-Mail;Telefon;Website\nK-1;Neu GmbH;INA@alt.de;030 1234567;https://www.alt.de/kontakt\n"
     second = import_file(engine, settings, data, dedup=dedup, on_match=on_match)
@@ -154,7 +154,6 @@ def test_each_dedup_key_and_match_action(
                 event for event in list_events(session=session, lead_id=old.id) if event.action == "import_merged"
             ]
         assert merged[0].detail["import_id"] == second.id
-    del first
 
 
 def test_overwrite_never_replaces_what_a_person_corrected(engine: Engine, settings: Settings) -> None:

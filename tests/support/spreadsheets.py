@@ -41,8 +41,10 @@ def lead_rows(count: int, *, seed: int = 7, start: int = 0) -> list[list[str]]:
         postal, city, area = pick.choice(CITIES)
         salutation = "Frau" if first in {"Anna", "Katrin", "Sofia", "Petra", "Marie", "Emma"} else "Herr"
         phone = f"{area} {pick.randint(100000, 9999999)}"
-        rows.append([company, salutation, first, last, f"{first.lower()[:1]}.{number}@{domain}", phone,
-                     f"Industriestraße {pick.randint(1, 120)}", postal, city, f"www.{domain}", pick.choice(NOTES)])  # fmt: skip
+        street = f"Industriestraße {pick.randint(1, 120)}"
+        email = f"{first.lower()[:1]}.{number}@{domain}"
+        rows.append([company, salutation, first, last, email, phone, street, postal, city, f"www.{domain}",
+                     pick.choice(NOTES)])  # fmt: skip
     return rows
 
 
