@@ -2,4 +2,6 @@
 
 from lead_engine.cli import main
 
-main()
+# Guarded: a process spawned for an import's second core imports this module again and must not run it.
+if __name__ == "__main__":
+    main()

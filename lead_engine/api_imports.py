@@ -14,8 +14,8 @@ from lead_engine.api_deps import NO_NUL, Actor, ReadDep, SettingsDep, WriteDep
 from lead_engine.api_ingest import read_limited_body
 from lead_engine.core.errors import BadRequestError, UnprocessableError
 from lead_engine.core.imports.dedup import DedupKey, OnMatch, Outcome
+from lead_engine.core.imports.lifecycle import create_import, get_import, import_as_dict, list_imports, start_import
 from lead_engine.core.imports.report import report_csv, report_rows
-from lead_engine.core.imports.runner import create_import, get_import, import_as_dict, list_imports, start_import
 from lead_engine.core.imports.undo import undo_import
 
 router = APIRouter(prefix="/api/imports", tags=["imports"])

@@ -14,9 +14,10 @@ from sqlmodel import Session
 from lead_engine.core.db import get_engine, run_migrations
 from lead_engine.core.errors import LeadEngineError
 from lead_engine.core.imports.dedup import DedupKey, OnMatch
+from lead_engine.core.imports.lifecycle import claim_import, create_import, get_import, start_import
 from lead_engine.core.imports.mapping import TARGET_LABELS
 from lead_engine.core.imports.report import report_csv
-from lead_engine.core.imports.runner import claim_import, create_import, get_import, run_import, start_import
+from lead_engine.core.imports.runner import run_import
 from lead_engine.core.imports.undo import undo_import
 from lead_engine.core.models import LeadImport
 from lead_engine.core.settings import Settings

@@ -16,7 +16,8 @@ from sqlmodel import Session
 from lead_engine.core.alerts import send_alerts
 from lead_engine.core.db import get_engine, run_migrations
 from lead_engine.core.heartbeat import check_heartbeats
-from lead_engine.core.imports.runner import claim_import, run_import
+from lead_engine.core.imports.lifecycle import claim_import
+from lead_engine.core.imports.runner import run_import
 from lead_engine.core.job_handlers import breakers, build_handlers
 from lead_engine.core.jobs import group_by_kind, run_claimed
 from lead_engine.core.models import utcnow

@@ -7,9 +7,9 @@ import streamlit as st
 
 from lead_engine.core.errors import LeadEngineError
 from lead_engine.core.imports.dedup import DedupKey, OnMatch, Outcome
+from lead_engine.core.imports.lifecycle import create_import, get_import, list_imports, start_import
 from lead_engine.core.imports.mapping import TARGET_LABELS, TARGETS
 from lead_engine.core.imports.report import report_csv, report_rows
-from lead_engine.core.imports.runner import create_import, get_import, list_imports, start_import
 from lead_engine.core.imports.undo import undo_import
 from lead_engine.core.models import LeadImport
 from lead_engine.core.statuses import IMPORT_BUSY, ImportStatus

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
+from lead_engine.core.imports.lifecycle import claim_import, create_import, get_import, start_import
 from lead_engine.core.imports.report import report_csv, report_rows
-from lead_engine.core.imports.runner import claim_import, create_import, get_import, run_import, start_import
+from lead_engine.core.imports.runner import run_import
 from lead_engine.core.imports.undo import undo_import
 from lead_engine.core.job_handlers import run_due_jobs
 from lead_engine.core.leads import correct_lead, get_lead, list_events, reparse_lead

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from lead_engine.core.db import read_session
-from lead_engine.core.imports.runner import create_import, get_import, start_import
+from lead_engine.core.imports.lifecycle import create_import, get_import, start_import
 from lead_engine.core.models import ImportRow, Lead, LeadEvent, RawMessage
 from lead_engine.core.settings import Settings
 from lead_engine.core.statuses import ImportStatus

@@ -59,6 +59,8 @@ class Draft:
     lead_id: str
     row: int
     parsed: ParsedLead
+    # A later row of the file merged into it: its score is taken again.
+    merged: bool = False
 
 
 @dataclass

@@ -61,6 +61,8 @@ class _Reader:
     def __init__(self, values: dict[str, str]) -> None:
         self.raw = values
         self.parsed = ParsedLead(template=IMPORT_TEMPLATE)
+        # Fields with a doubt (markup removed, cut short): never read with full confidence.
+        self.doubted: set[str] = set()
 
     def text(self, name: str) -> str | None:
         """The cell without markup or invisible characters; a cell that held markup is a doubt."""
@@ -70,6 +72,7 @@ class _Reader:
         cleaned = sanitise(value)
         if cleaned.had_markup:
             self.parsed.reasons.append(f"{name.replace('_', ' ')} held markup, which was removed")
+            self.doubted.add(name)
         return cleaned.text
 
     def put(self, name: str, value: str | None, confidence: float = 1.0) -> None:
@@ -79,7 +82,7 @@ class _Reader:
         if limit is not None and len(value) > limit:
             value, confidence = value[:limit].rstrip(), min(confidence, MARKUP_CONFIDENCE)
             self.parsed.reasons.append(f"{name.replace('_', ' ')} was longer than {limit} characters and was cut")
-        if any(reason.startswith(name.replace("_", " ")) for reason in self.parsed.reasons):
+        if name in self.doubted or (name == "contact_name" and self.doubted & {"first_name", "last_name"}):
             confidence = min(confidence, MARKUP_CONFIDENCE)
         self.parsed.fields[name] = FieldValue(value, "import", confidence)
 
@@ -149,10 +152,11 @@ def read_row(values: dict[str, str], *, country: str, disposable: bool = True) -
 
 
 def _contact(text: Any) -> tuple[str | None, str | None]:
+    """The salutation and name: first and last name joined as written, or a whole name split like a mail's."""
     first, last = clean_value(text("first_name")), clean_value(text("last_name"))
-    whole = clean_value(text("contact_name"))
     if first or last:
-        whole = " ".join(part for part in (first, last) if part)
+        return None, " ".join(part for part in (first, last) if part)
+    whole = clean_value(text("contact_name"))
     return split_contact_name(whole) if whole else (None, None)
 
 

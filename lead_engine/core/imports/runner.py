@@ -1,47 +1,42 @@
-"""An import's life: uploaded, started (dry or for real), run by a worker in batches that resume after a crash.
+"""Running an import in batches that resume after a crash; each batch one transaction.
 
-Each batch is one transaction: its new leads (with their stored rows, events and sync jobs), its merges, what
+A batch's transaction holds its new leads (with their stored rows, events and sync jobs), its merges, what
 every row became and how far the import got, so a worker killed mid-import continues where the last commit
 ended and no row is imported twice. A dry run takes the same path and writes only what the rows would become.
+Reading and scoring the rows runs on a second core (see ``row_reader``) while the batch before is written.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, select, update
 from sqlmodel import Session, col
 
-from lead_engine.core.db import is_postgres, read_session
-from lead_engine.core.errors import ConflictError, NotFoundError, UnprocessableError
+from lead_engine.core.bulk import insert_many
+from lead_engine.core.db import read_session
 from lead_engine.core.ids import new_id
 from lead_engine.core.imports.dedup import DedupIndex, DedupKey, Draft, OnMatch, Outcome, Target, merge_changes
-from lead_engine.core.imports.mapping import (
-    TARGET_LABELS,
-    check_mapping,
-    column_samples,
-    remember_mapping,
-    saved_mapping,
-    suggest_mapping,
-)
+from lead_engine.core.imports.lifecycle import get_import
 from lead_engine.core.imports.reading import Table, read_table
+from lead_engine.core.imports.row_reader import PendingBatch, ReadRow, RowReader, score_parsed
 from lead_engine.core.imports.rows import (
     IMPORT_ROW_TYPE,
     IMPORT_TEMPLATE,
     RowReading,
     mapped_values,
-    read_row,
     row_body,
 )
-from lead_engine.core.lead_fields import CANONICAL_FIELDS
+from lead_engine.core.lead_fields import CANONICAL_FIELDS, ParsedLead
 from lead_engine.core.leads import enqueue_sync, lock_leads, record_event
 from lead_engine.core.models import ImportRow, Lead, LeadEvent, LeadImport, RawMessage, utcnow
-from lead_engine.core.parsing.normalise import normalize_country
 from lead_engine.core.qualification.routing import (
     AUTO_APPROVED,
     Route,
@@ -53,137 +48,21 @@ from lead_engine.core.qualification.routing import (
 )
 from lead_engine.core.qualification.rules import Rules, rules_source
 from lead_engine.core.qualification.scoring import (
-    LeadFacts,
     Verdict,
     apply_verdict,
     lead_values,
-    score_lead,
     score_stored_lead,
 )
 from lead_engine.core.settings import Settings
-from lead_engine.core.statuses import IMPORT_BUSY, ImportStatus, LeadStatus
+from lead_engine.core.statuses import ImportStatus, LeadStatus
 
 logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 500
+# Batches read (on the second core) ahead of the one being written.
+READ_AHEAD = 2
 STATUS_WORDS = {LeadStatus.READY: "ready, approved automatically", LeadStatus.NEEDS_REVIEW: "needs review"}
 Progress = Callable[[LeadImport], None]
-
-
-def import_options(settings: Settings, options: dict[str, Any] | None = None) -> dict[str, str]:
-    """The options of a run, checked: dedup key, what a match does, and the country of numbers without one."""
-    given = {**{"dedup": "email", "on_match": "skip", "country": settings.default_country}, **(options or {})}
-    try:
-        dedup, on_match = DedupKey(given["dedup"]).value, OnMatch(given["on_match"]).value
-    except ValueError as exc:
-        raise UnprocessableError(str(exc)) from None
-    country = normalize_country(str(given["country"]))
-    if country is None:
-        raise UnprocessableError(f"{given['country']!r} is not a country code such as DE, AT, CH or GB")
-    return {"dedup": dedup, "on_match": on_match, "country": country}
-
-
-def create_import(*, session: Session, settings: Settings, filename: str, data: bytes, actor: str) -> LeadImport:
-    """Read an uploaded file and keep it with a suggested mapping (the one used last for its layout, if any)."""
-    table = read_table(data, max_bytes=int(settings.import_max_mb * 1_000_000))
-    mapping = saved_mapping(session=session, header=table.header) or suggest_mapping(table.header)
-    mapping = {name: mapping.get(name, "") for name in table.header}
-    record = LeadImport(
-        filename=(filename.strip() or "upload.csv")[:255], file=data, encoding=table.encoding,
-        delimiter=table.delimiter, header=table.header, samples=column_samples(table), mapping=mapping,
-        options=import_options(settings), rows_total=len(table.rows), created_by=actor,
-    )  # fmt: skip
-    session.add(record)
-    session.commit()
-    logger.info("import uploaded", extra={"action": "import.uploaded", "import_id": record.id, "rows": len(table.rows)})
-    return record
-
-
-def import_as_dict(record: LeadImport) -> dict[str, Any]:
-    """The import in the shape of the API (and the UI): progress, counts, its columns with samples and fields."""
-    columns = [
-        {"name": name, "field": record.mapping.get(name, ""), "samples": record.samples.get(name, [])}
-        for name in record.header
-    ]
-    data = record.model_dump(mode="json", exclude={"file", "header", "samples", "mapping", "locked_by"})
-    return {**data, "columns": columns, "fields": TARGET_LABELS}
-
-
-def get_import(*, session: Session, import_id: str) -> LeadImport:
-    """The import, or NotFoundError."""
-    record = session.get(LeadImport, import_id)
-    if record is None:
-        raise NotFoundError(f"import {import_id} not found")
-    return record
-
-
-def list_imports(*, session: Session, limit: int = 20) -> list[LeadImport]:
-    """The latest imports, newest first."""
-    return list(session.scalars(select(LeadImport).order_by(col(LeadImport.created_at).desc()).limit(limit)))
-
-
-def start_import(
-    *,
-    session: Session,
-    settings: Settings,
-    import_id: str,
-    dry_run: bool,
-    mapping: dict[str, str] | None = None,
-    options: dict[str, Any] | None = None,
-) -> LeadImport:
-    """Queue a dry run or the import itself for a worker; an import that failed half-way continues where it stopped."""
-    record = session.get(LeadImport, import_id, with_for_update=True)
-    if record is None:
-        raise NotFoundError(f"import {import_id} not found")
-    if record.status in IMPORT_BUSY:
-        raise ConflictError("this import is already running; wait for it to finish")
-    if record.status in (ImportStatus.DONE, ImportStatus.UNDONE):
-        raise ConflictError(f"this file was already imported ({record.status}); upload it again to import it again")
-    resuming = record.status == ImportStatus.FAILED and not record.dry_run and record.rows_done > 0
-    if resuming and not dry_run:
-        record.status, record.error = ImportStatus.QUEUED, None
-    else:
-        try:
-            record.mapping = check_mapping(record.header, record.mapping if mapping is None else mapping)
-        except ValueError as exc:
-            raise UnprocessableError(str(exc)) from None
-        record.options = import_options(settings, {**record.options, **(options or {})})
-        remember_mapping(session=session, header=record.header, mapping=record.mapping)
-        record.status, record.dry_run, record.error = ImportStatus.QUEUED, dry_run, None
-        record.rows_done, record.counts, record.finished_at = 0, {}, None
-    record.updated_at = utcnow()
-    session.add(record)
-    session.commit()
-    return record
-
-
-def claim_import(*, session: Session, worker: str, lease_seconds: float) -> str | None:
-    """Take the oldest queued import (or one whose worker's lease ran out) and commit the claim; its id or None."""
-    now = utcnow()
-    query = (
-        select(LeadImport)
-        .where(
-            (col(LeadImport.status) == ImportStatus.QUEUED)
-            | ((col(LeadImport.status) == ImportStatus.RUNNING) & (col(LeadImport.locked_until) < now))
-        )
-        .order_by(col(LeadImport.created_at))
-        .limit(1)
-    )
-    if is_postgres(session.get_bind()):  # type: ignore[arg-type]
-        query = query.with_for_update(skip_locked=True)
-    record = session.scalars(query).first()
-    if record is None:
-        session.rollback()
-        return None
-    if (record.status == ImportStatus.QUEUED and record.rows_done == 0) or record.dry_run:
-        # A fresh pass (or a dry run, which wrote no lead and simply starts over) forgets the last one's rows.
-        session.execute(delete(ImportRow).where(col(ImportRow.import_id) == record.id))
-        record.rows_done, record.counts = 0, {}
-    record.status, record.locked_by = ImportStatus.RUNNING, worker
-    record.locked_until, record.updated_at = now + timedelta(seconds=lease_seconds), now
-    session.add(record)
-    session.commit()
-    return record.id
 
 
 @dataclass
@@ -195,6 +74,26 @@ class _Row:
     reason: str = ""
     target: Target | None = None
     changes: dict[str, Any] = field(default_factory=dict)
+    verdict: Verdict | None = None
+
+
+def _provenance(cache: dict[Any, str], parsed: ParsedLead) -> str:
+    """The JSON text of the lead's per-field provenance, encoded once for every lead with the same fields."""
+    key = tuple((name, round(found.confidence, 3)) for name, found in parsed.fields.items())
+    if key not in cache:
+        cache[key] = json.dumps({name: {"provenance": "import", "confidence": sure} for name, sure in key})
+    return cache[key]
+
+
+def _reasons(cache: dict[Any, str], reasons: list[str]) -> str:
+    key = tuple(reasons)
+    if key not in cache:
+        cache[key] = json.dumps(reasons, ensure_ascii=False)
+    return cache[key]
+
+
+def _merged(row: _Row) -> bool:
+    return row.target is not None and row.target.draft is not None and row.target.draft.merged
 
 
 class ImportRun:
@@ -217,24 +116,40 @@ class ImportRun:
 
     def run(self, progress: Progress | None = None, stop: threading.Event | None = None) -> bool:
         """Every remaining batch; False when another worker took the import over, or ``stop`` was set."""
-        record = self.record
-        for start in range(record.rows_done, len(self.table.rows), BATCH_ROWS):
-            if stop is not None and stop.is_set():
-                return self.release()
-            rows = self.read_rows(start, min(start + BATCH_ROWS, len(self.table.rows)))
-            if not self.write_batch(rows, end=start + len(rows)):
-                return False
-            if progress is not None:
-                progress(record)
+        record, total = self.record, len(self.table.rows)
+        starts = deque(range(record.rows_done, total, BATCH_ROWS))
+        reader = RowReader(rows=total - record.rows_done, country=self.options["country"],
+                           rules_file=self.settings.rules_file, excluded=tuple(self.settings.own_domains))  # fmt: skip
+        pending: deque[tuple[int, list[dict[str, str]], PendingBatch]] = deque()
+        try:
+            while starts or pending:
+                while starts and len(pending) < READ_AHEAD:
+                    start = starts.popleft()
+                    values = self.mapped(start)
+                    pending.append((start, values, reader.submit(values)))
+                if stop is not None and stop.is_set():
+                    return self.release()
+                start, values, read = pending.popleft()
+                rows = self.plan(start, values, read.result())
+                if not self.write_batch(rows, end=start + len(rows)):
+                    return False
+                if progress is not None:
+                    progress(record)
+        finally:
+            reader.close()
         return self.finish()
 
-    def read_rows(self, start: int, end: int) -> list[_Row]:
+    def mapped(self, start: int) -> list[dict[str, str]]:
+        """The mapped cells of the batch that starts at ``start``."""
+        header, mapping = self.table.header, self.record.mapping
+        return [mapped_values(header, cells, mapping) for cells in self.table.rows[start : start + BATCH_ROWS]]
+
+    def plan(self, start: int, values: list[dict[str, str]], read: list[ReadRow]) -> list[_Row]:
         """The batch's rows as leads, and what each one becomes against the leads and rows seen so far."""
-        header, mapping, country = self.table.header, self.record.mapping, self.options["country"]
         rows = []
-        for number, cells in zip(self.table.numbers[start:end], self.table.rows[start:end], strict=True):
-            values = mapped_values(header, cells, mapping)
-            row = _Row(number, values, read_row(values, country=country, disposable=self.rules.junk.disposable))
+        numbers = self.table.numbers[start : start + len(read)]
+        for number, mapped, item in zip(numbers, values, read, strict=True):
+            row = _Row(number, mapped, item.reading, verdict=item.verdict)
             rows.append(row)
             if row.reading.rejected:
                 row.outcome, row.reason = Outcome.REJECTED, row.reading.rejected
@@ -260,6 +175,7 @@ class ImportRun:
         self.settle(row, target, changes, [])
         for name in changes:
             parsed.fields[name] = row.reading.parsed.fields[name]
+        target.draft.merged = target.draft.merged or bool(changes)
 
     def settle(self, row: _Row, target: Target, changes: dict[str, tuple[Any, str]], kept: list[str]) -> None:
         """Word what a repeat row did: merged (which fields), or skipped (and why)."""
@@ -277,7 +193,8 @@ class ImportRun:
     def write_batch(self, rows: list[_Row], *, end: int) -> bool:
         """One transaction: the batch's leads and merges (none in a dry run), its rows' outcomes, the progress."""
         drafts = [row for row in rows if row.outcome == Outcome.NEW]
-        verdicts = {row.number: self.score(row) for row in drafts}
+        # A lead a later row of the batch merged into is scored again with what it has now.
+        verdicts = {row.number: self.score(row) if _merged(row) or not row.verdict else row.verdict for row in drafts}
         dry_run = self.record.dry_run
         with Session(self.engine, expire_on_commit=False) as session:
             stored = [row for row in rows if row.outcome == Outcome.MERGED and row.target and not row.target.draft]
@@ -287,7 +204,7 @@ class ImportRun:
                 self.insert_leads(session, drafts, verdicts, routes)
             for row in drafts:
                 row.reason = f"new lead ({STATUS_WORDS[routes[row.number].status]})"
-            session.execute(insert(ImportRow), [self.outcome_row(row) for row in rows])
+            insert_many(session, ImportRow, [self.outcome_row(row) for row in rows])
             counts = dict(self.record.counts)
             for row in rows:
                 counts[row.outcome] = counts.get(row.outcome, 0) + 1
@@ -311,11 +228,7 @@ class ImportRun:
         return True
 
     def score(self, row: _Row) -> Verdict:
-        parsed = row.reading.parsed
-        values = {name: parsed.value(name) for name in CANONICAL_FIELDS}
-        facts = LeadFacts(values=values, subject="", template=IMPORT_TEMPLATE, source="import",
-                          excluded_domains=tuple(self.settings.own_domains))  # fmt: skip
-        return score_lead(facts, self.rules)
+        return score_parsed(row.reading.parsed, self.rules, excluded=tuple(self.settings.own_domains))
 
     def route(
         self, session: Session, drafts: list[_Row], verdicts: dict[int, Verdict], *, write: bool
@@ -387,11 +300,13 @@ class ImportRun:
         now, record = utcnow(), self.record
         due = review_deadline(self.settings, now)
         raws, leads, events = [], [], []
+        # Most rows of a file share their fields' provenance and their review reasons: encoded once each.
+        encoded: dict[Any, str] = {}
         for row in drafts:
             assert row.target is not None
             lead_id, raw_id, parsed, verdict = row.target.lead_id, new_id(), row.reading.parsed, verdicts[row.number]
             raws.append({
-                "id": raw_id, "received_at": now, "content_type": IMPORT_ROW_TYPE, "request_headers": {},
+                "id": raw_id, "received_at": now, "content_type": IMPORT_ROW_TYPE, "request_headers": "{}",
                 "body": row_body(import_id=record.id, filename=record.filename, row=row.number, values=row.values,
                                  country=self.options["country"]),
             })  # fmt: skip
@@ -400,10 +315,9 @@ class ImportRun:
             lead.update(
                 id=lead_id, raw_message_id=raw_id, status=status, source="import", received_at=now, updated_at=now,
                 subject=f"{record.filename}, row {row.number}"[:2000], template=IMPORT_TEMPLATE,
-                fields={name: {"provenance": "import", "confidence": round(found.confidence, 3)}
-                        for name, found in parsed.fields.items()},
+                fields=_provenance(encoded, parsed),
                 score=verdict.score, qualified=verdict.qualified, grade=verdict.grade.value,
-                score_components=verdict.as_json(), reasons=reasons, version=1,
+                score_components=verdict.as_json(), reasons=_reasons(encoded, reasons), version=1,
                 review_due_at=due if status == LeadStatus.NEEDS_REVIEW else None,
             )  # fmt: skip
             leads.append(lead)
@@ -415,10 +329,9 @@ class ImportRun:
                                "detail": {"reason": reasons[0]}})  # fmt: skip
         if not leads:
             return
-        session.execute(insert(RawMessage), raws)
-        columns = {key for lead in leads for key in lead}
-        session.execute(insert(Lead), [{name: lead.get(name) for name in columns} for lead in leads])
-        session.execute(insert(LeadEvent), events)
+        insert_many(session, RawMessage, raws)
+        insert_many(session, Lead, leads)
+        insert_many(session, LeadEvent, events)
         if self.settings.sync_enabled:
             for lead in leads:
                 if lead["status"] == LeadStatus.READY:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -65,7 +65,8 @@ class Verdict:
 
     def as_json(self) -> list[dict[str, Any]]:
         """The contributions as stored and shown by the API."""
-        return [asdict(item) for item in self.components]
+        # By hand: dataclasses.asdict deep-copies each value and cost more than scoring the lead.
+        return [{"component": item.component, "points": item.points, "reason": item.reason} for item in self.components]
 
 
 def _largest_number(text: str) -> int | None:
@@ -73,18 +74,33 @@ def _largest_number(text: str) -> int | None:
     return max(numbers) if numbers else None
 
 
+def region_of_phone(phone: str) -> str | None:
+    """The country an international number belongs to, as phonenumbers tells it, None when it cannot."""
+    digits = phone[1:]
+    if digits.isdigit():
+        # E.164 as stored: a calling code that only one country has names it without parsing the number
+        # (phonenumbers answers the same for such a code, and parsing cost a third of scoring a lead).
+        for length in (1, 2, 3):
+            regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:length]))
+            if regions:
+                # phonenumbers takes a national number of 2 to 17 digits; shorter or longer is none.
+                if len(regions) == 1 and regions[0] != "001" and 2 <= len(digits) - length <= 17:
+                    return regions[0]
+                break
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(phone))
+    except phonenumbers.NumberParseException:
+        return None
+    return region if region and region != "ZZ" else None
+
+
 def _country(values: Mapping[str, str | None], domain: str | None) -> tuple[str, str]:
     """The lead's country: given, else told by the phone number's prefix or the company domain's ending."""
     if values.get("country"):
         return str(values["country"]).upper(), ""
     phone = values.get("phone") or ""
-    if phone.startswith("+"):
-        try:
-            region = phonenumbers.region_code_for_number(phonenumbers.parse(phone))
-        except phonenumbers.NumberParseException:
-            region = None
-        if region and region != "ZZ":
-            return region, " (by the phone number)"
+    if phone.startswith("+") and (region := region_of_phone(phone)):
+        return region, " (by the phone number)"
     region = region_of_domain(domain)
     return (region, f" (by the .{domain.rsplit('.', 1)[-1]} domain)") if region and domain else ("", "")
 
