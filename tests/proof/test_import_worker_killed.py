@@ -40,8 +40,12 @@ def test_a_worker_killed_mid_import_is_continued_by_another_without_duplicates(
     doomed.mkdir(), rescuer.mkdir()
     with engine_process("worker", env, cwd=doomed) as worker:
         wait_for(lambda: _done(engine, record.id) >= 1_000, timeout=120, what="the first batches")
+        readers = _children(worker.pid)
+        assert readers, "a big import reads its rows in a second process"
         worker.kill()
         worker.wait(timeout=10)
+    # The killed worker's reading process ends with it instead of lingering.
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in readers), timeout=15, what="the reader's end")
     stopped_at = _done(engine, record.id)
     assert 0 < stopped_at < ROWS
     with engine_process("worker", env, cwd=rescuer):
@@ -55,6 +59,20 @@ def test_a_worker_killed_mid_import_is_continued_by_another_without_duplicates(
         assert session.scalar(select(func.count()).select_from(LeadEvent).where(LeadEvent.action == "imported")) == ROWS
         assert session.scalar(select(func.count()).select_from(ImportRow)) == ROWS + 50
     assert "import.finished" in (rescuer / "worker.log").read_text()
+
+
+def _children(parent: int) -> list[int]:
+    """The processes ``parent`` started for multiprocessing (its second core)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and b"spawn_main" in command:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _status(engine: Engine, import_id: str) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,7 @@ from lead_engine.core.qualification.scoring import Contribution, Grade, LeadFact
 
 # Below this many rows a second process costs more to start than it saves.
 SECOND_CORE_ROWS = 5_000
+PARENT_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,17 @@ class PendingBatch:
         return self.read
 
 
+def _end_with_parent(parent: int) -> None:
+    """In the second process: end as soon as the process it reads for is gone (killed, say), not linger idle."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 class RowReader:
     """Hands batches to ``read_batch``: in a second process when the file is big and a second core exists."""
 
@@ -106,7 +120,10 @@ class RowReader:
         self.pool: ProcessPoolExecutor | None = None
         if rows >= SECOND_CORE_ROWS and (os.cpu_count() or 1) > 1:
             # Spawned, not forked: the worker that runs imports has threads (and their locks) of its own.
-            self.pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self.pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_end_with_parent,
+                initargs=(os.getpid(),),
+            )  # fmt: skip
 
     def submit(self, values: list[dict[str, str]]) -> PendingBatch:
         """The batch's rows read and scored, now or soon."""
