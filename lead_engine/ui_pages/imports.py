@@ -82,7 +82,7 @@ def mapping_editor(record: LeadImport) -> dict[str, str]:
     field = st.column_config.SelectboxColumn(options=[LEFT_OUT, *LABEL_FIELDS], required=True)
     edited = st.data_editor(
         frame, hide_index=True, width="stretch", key=f"mapping_{record.id}", disabled=["Column", "Examples"],
-        column_config={"Lead field": field},
+        column_config={"Lead field": field}, height=min(36 + 35 * len(frame), 900),
     )  # fmt: skip
     return {row["Column"]: LABEL_FIELDS.get(row["Lead field"], "") for row in edited.to_dict("records")}
 
@@ -136,7 +136,7 @@ def show_counts(record: LeadImport) -> None:
     columns = st.columns(6)
     for column, (key, label) in zip(
         columns,
-        [*OUTCOME_WORDS.items(), ("ready", "Approved automatically"), ("needs_review", "Need review")],
+        [*OUTCOME_WORDS.items(), ("ready", "Approved automatically"), ("needs_review", "Needs review")],
         strict=True,
     ):
         column.metric(label, f"{counts.get(key, 0):,}")
@@ -153,11 +153,12 @@ def show_report(record: LeadImport) -> None:
         rows, total = report_rows(session=session, import_id=record.id, outcome=chosen, limit=SHOWN)
         report = report_csv(session=session, record=record)
     frame = pd.DataFrame(
-        [{"Row": row.row, "Outcome": ROW_WORDS[row.outcome], "What happened": row.reason, "Lead": row.lead_id or ""}
-         for row in rows]
+        [{"Row": row.row, "Outcome": ROW_WORDS[row.outcome], "What happened": row.reason,
+          "Lead": f"/lead?id={row.lead_id}" if row.lead_id else None} for row in rows]
     )  # fmt: skip
     if total:
-        st.dataframe(frame, hide_index=True, width="stretch")
+        lead = st.column_config.LinkColumn("Lead", display_text=r"/lead\?id=(.*)", help="Opens the lead")
+        st.dataframe(frame, hide_index=True, width="stretch", column_config={"Lead": lead})
     if total > SHOWN:
         st.caption(f"The first {SHOWN} of {total:,} rows; the report has them all.")
     st.download_button(
@@ -250,7 +251,7 @@ def show_recent() -> None:
             st.rerun()
 
 
-st.title(":material/upload_file: Import")
+st.title("Import")
 context.show_flashes()
 upload_file()
 selected = st.query_params.get("id")

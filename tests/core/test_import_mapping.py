@@ -37,6 +37,7 @@ from lead_engine.core.imports.reading import read_table
         ("Ansprechpartner", "contact_name"),
         ("Anrede", "salutation"),
         ("Titel", ""),  # an academic title ("Dr."), not a salutation
+        ("Weitere Vornamen", ""),  # Outlook's middle names: not the first name
         ("E-Mail", "email"),
         ("E-Mail-Adresse", "email"),  # Outlook
         ("Email Address", "email"),  # Mailchimp

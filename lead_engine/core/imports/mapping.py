@@ -32,8 +32,8 @@ _SPREADSHEET_NAMES = {
     "gesprächsnotiz": "message", "firma 1": "company", "account": "company", "account name": "company",
     "organisation name": "company", "mobiltelefon": "phone", "telefon geschäftlich": "phone",
     "business phone": "phone", "e mail 1": "email", "e-mail 1": "email", "description": "message",
-    # An academic title ("Dr."), not a salutation.
-    "titel": "", "title": "",
+    # An academic title ("Dr."), not a salutation; further given names are not the first name.
+    "titel": "", "title": "", "weitere vornamen": "", "middle name": "", "middle names": "",
 }  # fmt: skip
 
 
