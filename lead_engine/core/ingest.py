@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
+from lead_engine.core.bulk import placeholder, stamp
 from lead_engine.core.db import database_reason, gate_of
 from lead_engine.core.errors import IngestUnavailableError, LeadEngineError, UnprocessableError
 from lead_engine.core.ids import new_id
@@ -47,25 +48,20 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "idempotency_keys": ("key", "lead_id", "request_hash", "created_at"),
 }  # fmt: skip
 JSON_COLUMNS = frozenset({"request_headers", "reasons", "fields", "detail", "payload"})
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
 class _Rows:
-    """Value tuples per table in their stored form (JSON text, naive UTC), for one multi-row INSERT each.
-
-    Ingest is the hot path: SQLAlchemy's per-value type processing cost more than the inserts themselves,
-    so values are converted here the way the column types would (see models.UTCDateTime).
-    """
+    """Value tuples per table in their stored form (JSON text, naive UTC; see core.bulk), one multi-row INSERT each."""
 
     def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
         self.sqlite = dialect == "sqlite"
         self.tables: dict[str, list[tuple[Any, ...]]] = {name: [] for name in COLUMNS}
         self.now = self.stamp(datetime.now(UTC))
         self._details: dict[tuple[str, str], str] = {}
 
     def stamp(self, value: datetime) -> Any:
-        naive = value.astimezone(UTC).replace(tzinfo=None)
-        return naive.strftime(_SQLITE_TIME) if self.sqlite else naive
+        return stamp(value, self.dialect)
 
     def add_lead(self, item: PreparedIngest) -> str:
         lead_id, raw_id, now = new_id(), new_id(), self.now
@@ -106,9 +102,7 @@ class _Rows:
 
     def mark(self, name: str = "") -> str:
         """The driver's placeholder for one value (a JSON cast on PostgreSQL)."""
-        if self.sqlite:
-            return "?"
-        return "%s::json" if name in JSON_COLUMNS else "%s"
+        return placeholder(self.dialect, json_column=name in JSON_COLUMNS)
 
     def insert(self, cursor: Any) -> None:
         # One multi-row INSERT per table: the driver releases and re-takes the GIL once per statement,

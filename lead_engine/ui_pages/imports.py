@@ -109,12 +109,10 @@ def options_form(record: LeadImport) -> dict[str, str]:
 def start(record: LeadImport, *, dry_run: bool, mapping: dict[str, str] | None, options: dict[str, str]) -> None:
     """Queue the pass for the worker."""
     settings = context.current_settings()
-    try:
-        with context.writing() as session:
-            start_import(session=session, settings=settings, import_id=record.id, dry_run=dry_run,
-                         mapping=mapping, options=options)  # fmt: skip
-    except LeadEngineError as exc:
-        context.flash("error", str(exc))
+    done = "Checking the rows; nothing is written." if dry_run else "Importing the rows."
+    context.run_use_case(done, lambda session: start_import(
+        session=session, settings=settings, import_id=record.id, dry_run=dry_run, mapping=mapping, options=options,
+    ))  # fmt: skip
     st.rerun()
 
 
@@ -189,13 +187,10 @@ def show_undo(record: LeadImport) -> None:
         st.write("Removes the leads this import made and restores the fields it merged. Leads or fields a person "
                  "changed since stay as they are, and are listed.")  # fmt: skip
         if st.button("Yes, undo it", type="primary", key=f"undo_{record.id}"):
-            try:
-                with context.writing() as session:
-                    undo_import(session=session, settings=context.current_settings(), import_id=record.id,
-                                actor=context.current_actor())  # fmt: skip
-                context.flash("success", "Import undone.")
-            except LeadEngineError as exc:
-                context.flash("error", str(exc))
+            settings, actor = context.current_settings(), context.current_actor()
+            context.run_use_case("Import undone.", lambda session: undo_import(
+                session=session, settings=settings, import_id=record.id, actor=actor,
+            ))  # fmt: skip
             st.rerun()
 
 
