@@ -7,9 +7,13 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from lead_engine.core.errors import PayloadTooLargeError, UnprocessableError
+from lead_engine.core.errors import LeadEngineError, PayloadTooLargeError, UnprocessableError
+from lead_engine.core.imports.mapping import TARGETS
 from lead_engine.core.imports.reading import read_table
+from lead_engine.core.imports.rows import read_row
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "imports"
 LIMIT = 10_000_000
@@ -135,3 +139,22 @@ def test_too_many_columns_are_refused() -> None:
 def test_other_code_pages_are_left_to_the_detector() -> None:
     _, rows, encoding, _ = read("Фирма,Город\nООО Ромашка,Москва\n".encode("cp1251"))
     assert (rows, encoding) == ([["ООО Ромашка", "Москва"]], "cp1251")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=2000))
+def test_any_bytes_read_as_a_table_or_fail_with_a_reason(data: bytes) -> None:
+    try:
+        table = read_table(data, max_bytes=LIMIT)
+    except LeadEngineError:
+        return
+    assert table.header and all(len(row) == len(table.header) for row in table.rows)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(TARGETS), st.text(max_size=300), max_size=len(TARGETS)))
+def test_any_cells_make_a_lead_or_a_rejection_never_an_error(values: dict[str, str]) -> None:
+    reading = read_row(values, country="DE")
+    assert reading.rejected or reading.parsed.value("email") or reading.parsed.value("phone")
+    for found in reading.parsed.fields.values():
+        assert found.value == found.value.strip() and "\x00" not in found.value
