@@ -8,7 +8,6 @@ Reading and scoring the rows runs on a second core (see ``row_reader``) while th
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import deque
@@ -25,24 +24,20 @@ from lead_engine.core.db import read_session
 from lead_engine.core.ids import new_id
 from lead_engine.core.imports.dedup import DedupIndex, DedupKey, Draft, OnMatch, Outcome, Target, merge_changes
 from lead_engine.core.imports.lifecycle import get_import
+from lead_engine.core.imports.new_leads import NewLead, insert_new_leads
 from lead_engine.core.imports.reading import Table, read_table
 from lead_engine.core.imports.row_reader import PendingBatch, ReadRow, RowReader, score_parsed
 from lead_engine.core.imports.rows import (
-    IMPORT_ROW_TYPE,
-    IMPORT_TEMPLATE,
     RowReading,
     mapped_values,
-    row_body,
 )
-from lead_engine.core.lead_fields import CANONICAL_FIELDS, ParsedLead
-from lead_engine.core.leads import enqueue_sync, lock_leads, record_event
-from lead_engine.core.models import ImportRow, Lead, LeadEvent, LeadImport, RawMessage, utcnow
+from lead_engine.core.lead_fields import CANONICAL_FIELDS
+from lead_engine.core.leads import lock_leads, record_event
+from lead_engine.core.models import ImportRow, Lead, LeadImport, utcnow
 from lead_engine.core.qualification.routing import (
-    AUTO_APPROVED,
     Route,
     approval_budget,
     parse_confidence,
-    review_deadline,
     route_lead,
     use_auto_approvals,
 )
@@ -75,21 +70,6 @@ class _Row:
     target: Target | None = None
     changes: dict[str, Any] = field(default_factory=dict)
     verdict: Verdict | None = None
-
-
-def _provenance(cache: dict[Any, str], parsed: ParsedLead) -> str:
-    """The JSON text of the lead's per-field provenance, encoded once for every lead with the same fields."""
-    key = tuple((name, round(found.confidence, 3)) for name, found in parsed.fields.items())
-    if key not in cache:
-        cache[key] = json.dumps({name: {"provenance": "import", "confidence": sure} for name, sure in key})
-    return cache[key]
-
-
-def _reasons(cache: dict[Any, str], reasons: list[str]) -> str:
-    key = tuple(reasons)
-    if key not in cache:
-        cache[key] = json.dumps(reasons, ensure_ascii=False)
-    return cache[key]
 
 
 def _merged(row: _Row) -> bool:
@@ -201,7 +181,12 @@ class ImportRun:
             self.merge_stored(session, stored, write=not dry_run)
             routes = self.route(session, drafts, verdicts, write=not dry_run)
             if not dry_run:
-                self.insert_leads(session, drafts, verdicts, routes)
+                new = [
+                    NewLead(row.target.lead_id, row.number, row.values, row.reading.parsed, verdicts[row.number],
+                            routes[row.number])
+                    for row in drafts if row.target is not None
+                ]  # fmt: skip
+                insert_new_leads(session, self.settings, self.record, new)
             for row in drafts:
                 row.reason = f"new lead ({STATUS_WORDS[routes[row.number].status]})"
             insert_many(session, ImportRow, [self.outcome_row(row) for row in rows])
@@ -292,50 +277,6 @@ class ImportRun:
                 session=session, lead_id=lead.id, action="import_merged", actor=self.record.created_by,
                 import_id=self.record.id, file=self.record.filename, row=row.number, changes=row.changes,
             )  # fmt: skip
-
-    def insert_leads(
-        self, session: Session, drafts: list[_Row], verdicts: dict[int, Verdict], routes: dict[int, Route]
-    ) -> None:
-        """The batch's new leads with their stored rows and events in one INSERT each; approved ones queue a sync."""
-        now, record = utcnow(), self.record
-        due = review_deadline(self.settings, now)
-        raws, leads, events = [], [], []
-        # Most rows of a file share their fields' provenance and their review reasons: encoded once each.
-        encoded: dict[Any, str] = {}
-        for row in drafts:
-            assert row.target is not None
-            lead_id, raw_id, parsed, verdict = row.target.lead_id, new_id(), row.reading.parsed, verdicts[row.number]
-            raws.append({
-                "id": raw_id, "received_at": now, "content_type": IMPORT_ROW_TYPE, "request_headers": "{}",
-                "body": row_body(import_id=record.id, filename=record.filename, row=row.number, values=row.values,
-                                 country=self.options["country"]),
-            })  # fmt: skip
-            status, reasons = routes[row.number].status, routes[row.number].reasons
-            lead: dict[str, Any] = {name: found.value for name, found in parsed.fields.items()}
-            lead.update(
-                id=lead_id, raw_message_id=raw_id, status=status, source="import", received_at=now, updated_at=now,
-                subject=f"{record.filename}, row {row.number}"[:2000], template=IMPORT_TEMPLATE,
-                fields=_provenance(encoded, parsed),
-                score=verdict.score, qualified=verdict.qualified, grade=verdict.grade.value,
-                score_components=verdict.as_json(), reasons=_reasons(encoded, reasons), version=1,
-                review_due_at=due if status == LeadStatus.NEEDS_REVIEW else None,
-            )  # fmt: skip
-            leads.append(lead)
-            detail = {"import_id": record.id, "file": record.filename, "row": row.number}
-            events.append({"lead_id": lead_id, "at": now, "actor": record.created_by, "action": "imported",
-                           "detail": detail})  # fmt: skip
-            if status == LeadStatus.READY:
-                events.append({"lead_id": lead_id, "at": now, "actor": "system", "action": AUTO_APPROVED,
-                               "detail": {"reason": reasons[0]}})  # fmt: skip
-        if not leads:
-            return
-        insert_many(session, RawMessage, raws)
-        insert_many(session, Lead, leads)
-        insert_many(session, LeadEvent, events)
-        if self.settings.sync_enabled:
-            for lead in leads:
-                if lead["status"] == LeadStatus.READY:
-                    enqueue_sync(session, self.settings, lead["id"])
 
     def outcome_row(self, row: _Row) -> dict[str, Any]:
         lead_id = row.target.lead_id if row.target is not None and row.outcome != Outcome.REJECTED else None
