@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 import streamlit as st
 
 from lead_engine.core.approvals import approve_lead, reject_lead, restore_lead
 from lead_engine.core.errors import LeadEngineError, NotFoundError
+from lead_engine.core.imports.mapping import TARGET_LABELS
+from lead_engine.core.imports.rows import IMPORT_ROW_TYPE
 from lead_engine.core.inbound import read_inbound
 from lead_engine.core.lead_fields import CANONICAL_FIELDS, InboundEmail
 from lead_engine.core.leads import (
@@ -121,12 +125,29 @@ def describe_event(event: LeadEvent) -> str:
     return "; ".join(f"{key}: {value}" for key, value in detail.items() if value not in (None, "", [], {}))
 
 
+def show_imported_row(body: bytes) -> None:
+    """Where an imported lead came from: the file, the row, and the cells it was made of."""
+    stored = json.loads(body)
+    st.subheader("Imported row")
+    st.markdown(
+        f"Row {int(stored.get('row', 0))} of {escape_markdown(str(stored.get('file', '?')))} "
+        f"([open the import](/import?id={quote(str(stored.get('import', '')))}))"
+    )
+    cells = [
+        {"Field": TARGET_LABELS.get(name, name), "Value": value} for name, value in stored.get("values", {}).items()
+    ]
+    st.dataframe(pd.DataFrame(cells, columns=["Field", "Value"]), hide_index=True, width="stretch")
+
+
 def show_email(lead: Lead) -> None:
     """The original e-mail as text: HTML is shown as its source, never rendered."""
     st.subheader("Original e-mail")
     try:
         with context.reading() as session:
             raw = get_raw_message(session=session, lead_id=lead.id)
+        if raw.content_type == IMPORT_ROW_TYPE:
+            show_imported_row(raw.body)
+            return
         email: InboundEmail | None = read_inbound(raw.content_type, raw.body, source=lead.source)
     except LeadEngineError as exc:
         st.warning(f"The original message cannot be read: {escape_markdown(str(exc))}")

@@ -21,7 +21,7 @@ STATUS_LOOK: dict[str, tuple[str, str, str]] = {
     "dead": ("Dead", "red", "⛔"),
     "rejected": ("Rejected", "gray", "🚫"),
 }
-PROVENANCE_COLOR = {"rule": "blue", "llm": "violet", "operator": "green"}
+PROVENANCE_COLOR = {"rule": "blue", "llm": "violet", "operator": "green", "import": "orange"}
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])")
 
 

@@ -7,8 +7,10 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
+from lead_engine.core.imports.lifecycle import claim_import, create_import, start_import
+from lead_engine.core.imports.runner import run_import
 from lead_engine.core.leads import correct_lead, get_lead, list_events
-from lead_engine.core.models import Job
+from lead_engine.core.models import Job, Lead
 from lead_engine.core.settings import get_settings
 from tests.ui.conftest import XSS, LeadFactory, click, field, open_lead
 
@@ -180,3 +182,24 @@ def test_approve_is_off_for_a_lead_that_could_never_sync(signed_in: AppTest, mak
     open_lead(signed_in, make_lead(company=None, status="needs_review"))
     approve = next(button for button in signed_in.button if button.label == "Approve")
     assert approve.disabled and "company" in str(approve.help)
+
+
+def test_an_imported_lead_shows_its_file_row_and_cells(signed_in: AppTest, engine: Engine) -> None:
+    settings = get_settings()
+    data = b"Firma;E-Mail;Notiz\n**Fett** GmbH;fett@fett.de;[klick](http://evil.example)\n"
+    with Session(engine, expire_on_commit=False) as session:
+        record = create_import(session=session, settings=settings, filename="messe_[1].csv", data=data, actor="anna")
+        start_import(session=session, settings=settings, import_id=record.id, dry_run=False)
+        claim_import(session=session, worker="test", lease_seconds=60)
+    run_import(engine, settings, record.id, worker="test")
+    with Session(engine) as session:
+        lead_id = session.scalars(select(Lead.id)).one()
+    open_lead(signed_in, lead_id)
+    assert not signed_in.exception
+    assert [header.value for header in signed_in.subheader if header.value == "Imported row"]
+    source = next(item.value for item in signed_in.markdown if "open the import" in item.value)
+    assert source == f"Row 2 of messe\\_\\[1\\]\\.csv ([open the import](/import?id={record.id}))"
+    cells = next(frame.value for frame in signed_in.dataframe if "Field" in frame.value.columns)
+    assert list(cells["Field"]) == ["Company", "E-mail", "Message / notes"]
+    assert list(cells["Value"]) == ["**Fett** GmbH", "fett@fett.de", "[klick](http://evil.example)"]
+    assert ":orange-badge[import 50%]" in [element.value for element in signed_in.markdown]
