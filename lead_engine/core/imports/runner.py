@@ -288,32 +288,31 @@ class ImportRun:
 
     def release(self) -> bool:
         """Hand the import back to the queue where it stopped (the worker is stopping); another one continues it."""
-        with Session(self.engine) as session:
-            session.execute(
-                update(LeadImport)
-                .where(col(LeadImport.id) == self.record.id, col(LeadImport.locked_by) == self.worker)
-                .values(status=ImportStatus.QUEUED, locked_by=None, locked_until=None, updated_at=utcnow())
-            )
-            session.commit()
+        end_pass(self.engine, self.record.id, self.worker, status=ImportStatus.QUEUED)
         return False
 
     def finish(self) -> bool:
         """Mark the pass finished: checked (a dry run) or done."""
         status = ImportStatus.CHECKED if self.record.dry_run else ImportStatus.DONE
-        with Session(self.engine) as session:
-            now = utcnow()
-            result = session.execute(
-                update(LeadImport)
-                .where(col(LeadImport.id) == self.record.id, col(LeadImport.locked_by) == self.worker)
-                .values(status=status, locked_by=None, locked_until=None, finished_at=now, updated_at=now)
-            )
-            session.commit()
+        ended = end_pass(self.engine, self.record.id, self.worker, status=status, finished_at=utcnow())
         self.record.status = status
         logger.info(
             "import finished",
             extra={"action": "import.finished", "import_id": self.record.id, "status": status, **self.record.counts},
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return ended
+
+
+def end_pass(engine: Engine, import_id: str, worker: str, **values: Any) -> bool:
+    """Give up this worker's lease on the import with ``values`` set; False when another worker holds it now."""
+    with Session(engine) as session:
+        result = session.execute(
+            update(LeadImport)
+            .where(col(LeadImport.id) == import_id, col(LeadImport.locked_by) == worker)
+            .values(locked_by=None, locked_until=None, updated_at=utcnow(), **values)
+        )
+        session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def run_import(
@@ -332,11 +331,5 @@ def run_import(
         return ImportRun(engine, settings, record, worker=worker).run(progress, stop)
     except Exception as exc:  # the import's outermost frame: the worker must go on with other work
         logger.exception("import failed", extra={"action": "import.failed", "import_id": import_id})
-        with Session(engine) as session:
-            session.execute(
-                update(LeadImport)
-                .where(col(LeadImport.id) == import_id, col(LeadImport.locked_by) == worker)
-                .values(status=ImportStatus.FAILED, error=str(exc)[:500], locked_by=None, locked_until=None)
-            )
-            session.commit()
+        end_pass(engine, import_id, worker, status=ImportStatus.FAILED, error=str(exc)[:500])
         return False
