@@ -15,9 +15,19 @@ import streamlit as st
 from lead_engine.core.alerts import list_active_alerts, raise_alert
 from lead_engine.core.login_throttle import describe_key, login_throttle, throttle_keys
 from lead_engine.core.logs import configure_logging
-from lead_engine.core.operators import authenticate, login_configured
+from lead_engine.core.operators import (
+    SESSION_COOKIE,
+    authenticate,
+    close_session,
+    login_configured,
+    open_session,
+    session_actor,
+)
 from lead_engine.embedded_api import EmbeddedApi, start_embedded_api
 from lead_engine.ui_pages import context
+from lead_engine.ui_pages.widgets import set_cookie
+
+TOKEN_KEY, SIGNED_OUT_KEY = "session_token", "signed_out"
 
 
 @st.cache_resource(show_spinner=False)
@@ -62,17 +72,47 @@ def sign_in(username: str, password: str) -> None:
         st.error("Wrong name or password.")
         return
     throttle.succeeded(keys)
+    with context.writing() as session:
+        st.session_state[TOKEN_KEY] = open_session(session=session, settings=settings, actor=actor)
     st.session_state[context.ACTOR_KEY] = actor
     st.rerun()
+
+
+def resume_session() -> None:
+    """A browser that signed in before (a reload, a link opened in a new tab) carries on as its operator."""
+    if context.ACTOR_KEY in st.session_state:
+        return
+    token = st.context.cookies.get(SESSION_COOKIE)
+    if not isinstance(token, str):
+        return
+    with context.reading() as session:
+        actor = session_actor(session=session, settings=context.current_settings(), token=token)
+    if actor is not None:
+        st.session_state[context.ACTOR_KEY], st.session_state[TOKEN_KEY] = actor, token
+
+
+def keep_cookie() -> None:
+    """Hand the browser its session cookie (again: each run renews its lifetime in the browser)."""
+    token = st.session_state.get(TOKEN_KEY)
+    if token:
+        max_age = int(context.current_settings().ui_session_hours * 3600)
+        set_cookie(f"{SESSION_COOKIE}={token}; Max-Age={max_age}; Path=/; SameSite=Strict")
+
+
+def sign_out() -> None:
+    """End this browser's session everywhere, forget the cookie, show the login."""
+    with context.writing() as session:
+        close_session(session=session, token=st.session_state.get(TOKEN_KEY))
+    st.session_state.clear()
+    st.session_state[SIGNED_OUT_KEY] = True
 
 
 def show_sidebar() -> None:
     """Who is signed in, and the way out."""
     with st.sidebar:
         st.caption(f"Signed in as {context.current_actor()}")
-        if st.button("Sign out", icon=":material/logout:"):
-            st.session_state.clear()
-            st.rerun()
+        keep_cookie()
+        st.button("Sign out", icon=":material/logout:", on_click=sign_out)
 
 
 def show_alerts() -> None:
@@ -97,10 +137,13 @@ def main() -> None:
         st.Page(context.DASHBOARD, title="Dashboard", icon=":material/monitoring:", url_path="dashboard"),
         st.Page(context.SETTINGS, title="Settings", icon=":material/settings:", url_path="settings"),
     ]
+    resume_session()
     signed_in = context.ACTOR_KEY in st.session_state
     # Navigation is set up before the login so a bookmarked page (e.g. /lead?id=…) opens after signing in.
     page = st.navigation(pages, position="sidebar" if signed_in else "hidden")
     if not signed_in:
+        if st.session_state.get(SIGNED_OUT_KEY):
+            set_cookie(f"{SESSION_COOKIE}=; Max-Age=0; Path=/; SameSite=Strict")
         show_login()
         return
     show_sidebar()

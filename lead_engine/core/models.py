@@ -261,3 +261,14 @@ class ImportMapping(SQLModel, table=True):
     header: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     mapping: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class OperatorSession(SQLModel, table=True):
+    """A signed-in browser: the hash of the token its cookie holds, whose it is and until when it counts."""
+
+    __tablename__ = "operator_sessions"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    actor: str = Field(max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))

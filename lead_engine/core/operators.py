@@ -1,4 +1,4 @@
-"""Operator login: the shared UI password, or named users with PBKDF2-hashed passwords."""
+"""Operator login: the shared UI password, or named users with PBKDF2-hashed passwords; and signed-in browsers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import hashlib
 import hmac
 import logging
 import secrets
+from datetime import timedelta
 
+from sqlalchemy import delete
+from sqlmodel import Session
+
+from lead_engine.core.models import OperatorSession, utcnow
 from lead_engine.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -15,6 +20,8 @@ logger = logging.getLogger(__name__)
 SCHEME = "pbkdf2_sha256"
 ITERATIONS = 600_000
 SHARED_ACTOR = "operator"
+# The cookie that keeps a browser signed in: a random token whose hash is an operator_sessions row.
+SESSION_COOKIE = "lead_engine_session"
 # Checked when the name is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = f"{SCHEME}$1000$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
@@ -80,3 +87,37 @@ def authenticate(settings: Settings, username: str, password: str) -> str | None
     else:
         logger.info("operator logged in", extra={"action": "ui.login", "actor": actor})
     return actor
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def open_session(*, session: Session, settings: Settings, actor: str) -> str:
+    """Remember a signed-in browser for ``ui_session_hours``; returns the token for its cookie (commits)."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.execute(delete(OperatorSession).where(OperatorSession.expires_at < now))  # type: ignore[arg-type]
+    expires_at = now + timedelta(hours=settings.ui_session_hours)
+    session.add(OperatorSession(token_hash=_token_hash(token), actor=actor, expires_at=expires_at))
+    session.commit()
+    return token
+
+
+def session_actor(*, session: Session, settings: Settings, token: str | None) -> str | None:
+    """Who a browser's token signs in, while it has not expired and that operator can still sign in."""
+    if not token or len(token) > 100:
+        return None
+    stored = session.get(OperatorSession, _token_hash(token))
+    if stored is None or stored.expires_at <= utcnow():
+        return None
+    if stored.actor in read_users(settings) or (stored.actor == SHARED_ACTOR and settings.ui_password is not None):
+        return stored.actor
+    return None
+
+
+def close_session(*, session: Session, token: str | None) -> None:
+    """Sign a browser out: its token no longer counts anywhere (commits)."""
+    if token:
+        session.execute(delete(OperatorSession).where(OperatorSession.token_hash == _token_hash(token)))  # type: ignore[arg-type]
+        session.commit()

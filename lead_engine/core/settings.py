@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # Named operators: "name:pbkdf2_sha256$iterations$salt$hash" entries, comma-separated.
     ui_users: SecretStr | None = None
     ui_refresh_seconds: float = 15.0
+    # How long a browser stays signed in (reloads and links in new tabs included).
+    ui_session_hours: float = Field(default=12.0, gt=0)
     embedded_api: bool = True
     host: str = "127.0.0.1"
     api_port: int = 8000

@@ -21,8 +21,17 @@ STATUS_LOOK: dict[str, tuple[str, str, str]] = {
     "dead": ("Dead", "red", "⛔"),
     "rejected": ("Rejected", "gray", "🚫"),
 }
+# Runs in the app's own page (components v2 are not sandboxed), so the cookie is the app's.
+_cookie_writer = st.components.v2.component(
+    "lead_engine_cookie", js="export default function ({ data }) { if (data) document.cookie = data; }"
+)
 PROVENANCE_COLOR = {"rule": "blue", "llm": "violet", "operator": "green", "import": "orange"}
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])")
+
+
+def set_cookie(cookie: str) -> None:
+    """Set a cookie in the browser (``name=value; attributes``); the server reads it on the next page load."""
+    _cookie_writer(data=cookie, key="cookie_writer", height=0)
 
 
 def status_label(status: str) -> str:

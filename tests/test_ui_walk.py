@@ -1,0 +1,84 @@
+"""The operator app walked through in headless Chromium as a sales team uses it on a Monday morning."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright import sync_api as playwright_api
+from sqlalchemy import Engine
+
+from lead_engine.core.settings import Settings
+from tests.support.servers import wait_for_http
+from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, heading, ingest, screenshot, set_company, sign_in
+from tests.test_ui_browser import ui as ui  # the UI process, as the other browser tests start it
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture
+def browser() -> Iterator[playwright_api.Browser]:
+    with playwright_api.sync_playwright() as driver:
+        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def session_cookie(page: playwright_api.Page) -> dict:
+    """The browser's session cookie, once the signed-in page has handed it over."""
+    for _ in range(TIMEOUT_MS // 100):
+        cookies = {cookie["name"]: cookie for cookie in page.context.cookies()}
+        if "lead_engine_session" in cookies:
+            return dict(cookies["lead_engine_session"])
+        page.wait_for_timeout(100)
+    raise AssertionError("the signed-in page never set its session cookie")
+
+
+def login_form(page: playwright_api.Page) -> playwright_api.Locator:
+    return page.get_by_role("button", name="Sign in")
+
+
+def test_a_reload_or_a_link_in_a_new_tab_keeps_the_operator_signed_in(
+    ui: tuple[str, str], browser: playwright_api.Browser, engine: Engine, settings: Settings
+) -> None:
+    ui_url, api_url = ui
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(ui_url)
+        sign_in(page)
+        heading(page, "Inbox")
+        wait_for_http(f"{api_url}/api/health", timeout=30)
+        lead_id = ingest(api_url, "Anfrage", "Firma: Reload GmbH\nAnsprechpartner: Rita Reload")
+        set_company(engine, lead_id, "Reload GmbH")
+
+        cookie = session_cookie(page)
+        page.reload()
+        heading(page, "Inbox")
+        assert login_form(page).count() == 0
+
+        tab = context.new_page()
+        tab.goto(f"{ui_url}/lead?id={lead_id}")
+        heading(tab, "Reload GmbH")
+        assert login_form(tab).count() == 0
+        assert cookie["sameSite"] == "Strict" and cookie["expires"] > 0
+
+        tab.get_by_role("button", name="Sign out").click()
+        login_form(tab).wait_for(timeout=TIMEOUT_MS)
+        page.reload()
+        login_form(page).wait_for(timeout=TIMEOUT_MS)
+
+        # The old token no longer signs anyone in, even if a browser kept it.
+        other = browser.new_context()
+        other.add_cookies([{**cookie, "expires": -1}])
+        stale = other.new_page()
+        stale.goto(f"{ui_url}/lead?id={lead_id}")
+        login_form(stale).wait_for(timeout=TIMEOUT_MS)
+        other.close()
+    except Exception:
+        screenshot(page, "failure")
+        raise
+    finally:
+        context.close()
