@@ -25,7 +25,7 @@ from lead_engine.core.operators import (
 )
 from lead_engine.embedded_api import EmbeddedApi, start_embedded_api
 from lead_engine.ui_pages import context
-from lead_engine.ui_pages.widgets import set_cookie
+from lead_engine.ui_pages.widgets import escape_markdown, set_cookie
 
 TOKEN_KEY, SIGNED_OUT_KEY = "session_token", "signed_out"
 
@@ -110,7 +110,7 @@ def sign_out() -> None:
 def show_sidebar() -> None:
     """Who is signed in, and the way out."""
     with st.sidebar:
-        st.caption(f"Signed in as {context.current_actor()}")
+        st.caption(escape_markdown(f"Signed in as {context.current_actor()}"))
         keep_cookie()
         st.button("Sign out", icon=":material/logout:", on_click=sign_out)
 
@@ -120,7 +120,9 @@ def show_alerts() -> None:
     with context.reading() as session:
         alerts = list_active_alerts(session=session)
     for alert in alerts:
-        st.warning(f"{alert.message} (since {alert.raised_at:%d %b %H:%M} UTC)", icon=":material/warning:")
+        st.warning(
+            escape_markdown(f"{alert.message} (since {alert.raised_at:%d %b %H:%M} UTC)"), icon=":material/warning:"
+        )
 
 
 def main() -> None:

@@ -36,6 +36,14 @@ def session_cookie(page: playwright_api.Page) -> dict:
     raise AssertionError("the signed-in page never set its session cookie")
 
 
+def open_signed_in(page: playwright_api.Page, ui_url: str) -> None:
+    """Sign in on the Inbox and wait for the session cookie, so later page loads stay signed in."""
+    page.goto(ui_url)
+    sign_in(page)
+    heading(page, "Inbox")
+    session_cookie(page)
+
+
 def login_form(page: playwright_api.Page) -> playwright_api.Locator:
     return page.get_by_role("button", name="Sign in")
 
@@ -82,3 +90,36 @@ def test_a_reload_or_a_link_in_a_new_tab_keeps_the_operator_signed_in(
         raise
     finally:
         context.close()
+
+
+MARKUP_COMPANY = "Böse [klick](http://evil.example/x) :red[rot] :smile: **fett** <b>b</b> www.evil.example GmbH"
+
+
+def visible_text(locator: playwright_api.Locator) -> str:
+    """Text as a person reads it (word joiners that keep addresses from turning into links are invisible)."""
+    return (locator.text_content() or "").replace("\u2060", "").strip()
+
+
+def test_lead_values_with_markdown_links_and_streamlit_syntax_are_shown_as_typed(
+    ui: tuple[str, str], browser: playwright_api.Browser, engine: Engine
+) -> None:
+    ui_url, api_url = ui
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        open_signed_in(page, ui_url)
+        wait_for_http(f"{api_url}/api/health", timeout=30)
+        lead_id = ingest(api_url, "Anfrage", "Firma: evil\nE-Mail: evil@evil.example")
+        set_company(engine, lead_id, MARKUP_COMPANY)
+        page.goto(f"{ui_url}/lead?id={lead_id}")
+        title = page.locator("h1").filter(has_text="Böse").first
+        title.wait_for(timeout=TIMEOUT_MS)
+        assert visible_text(title) == MARKUP_COMPANY
+        main = page.locator("[data-testid='stMain']")
+        assert main.locator("a[href*='evil.example']").count() == 0
+        assert "😄" not in (main.text_content() or "")
+        assert main.locator("b, strong").filter(has_text="fett").count() == 0
+    except Exception:
+        screenshot(page, "failure")
+        raise
+    finally:
+        page.close()

@@ -67,7 +67,7 @@ def upload_file() -> None:
             )  # fmt: skip
             open_import(record.id)
     except LeadEngineError as exc:
-        st.error(f"{uploaded.name}: {exc}", icon=":material/error:")
+        st.error(escape_markdown(f"{uploaded.name}: {exc}"), icon=":material/error:")
 
 
 def mapping_editor(record: LeadImport) -> dict[str, str]:
@@ -204,7 +204,10 @@ def show_import(import_id: str) -> None:
         f"{escape_markdown(record.created_by)} · {STATUS_WORDS[ImportStatus(record.status)]}"
     )
     if record.status == ImportStatus.FAILED:
-        st.error(f"The import stopped after {record.rows_done:,} rows: {record.error}", icon=":material/error:")
+        st.error(
+            escape_markdown(f"The import stopped after {record.rows_done:,} rows: {record.error}"),
+            icon=":material/error:",
+        )
     if record.status in IMPORT_BUSY:
         st.fragment(show_progress, run_every=1.0)(record.id)
         return

@@ -27,6 +27,10 @@ _cookie_writer = st.components.v2.component(
 )
 PROVENANCE_COLOR = {"rule": "blue", "llm": "violet", "operator": "green", "import": "orange"}
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])")
+# Streamlit's Markdown turns these into links or pictures even when escaped (it scans the text after
+# unescaping): web and e-mail addresses, and :shortcodes: or :color[…]. An invisible word joiner breaks each.
+_LINK_OR_SHORTCODE = re.compile(r"(?=://)|(?i:(?<=www)(?=\.))|(?=@)|(?<=:)(?=[\w+-])")
+WORD_JOINER = "\u2060"
 
 
 def set_cookie(cookie: str) -> None:
@@ -46,8 +50,8 @@ def show_status(status: str) -> None:
 
 
 def escape_markdown(text: str) -> str:
-    """Lead data made inert for places that render Markdown: every special character is escaped."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    """Lead data made inert for places that render Markdown: shown exactly as typed, never as a link or markup."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _LINK_OR_SHORTCODE.sub(WORD_JOINER, text))
 
 
 def local_time(moment: datetime | None) -> str:
