@@ -123,3 +123,26 @@ def test_lead_values_with_markdown_links_and_streamlit_syntax_are_shown_as_typed
         raise
     finally:
         page.close()
+
+
+def test_an_html_only_mail_reads_as_text_in_the_text_tab(ui: tuple[str, str], browser: playwright_api.Browser) -> None:
+    ui_url, api_url = ui
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        open_signed_in(page, ui_url)
+        wait_for_http(f"{api_url}/api/health", timeout=30)
+        html = "<html><body><table><tr><td>Firma</td><td>Tabellen GmbH</td></tr></table><p>Gruß</p></body></html>"
+        for text in ("", html):  # no plain part, or (as some senders do) the HTML again as the "plain" part
+            lead_id = ingest(api_url, f"Anfrage {len(text)}", text, html=html)
+            page.goto(f"{ui_url}/lead?id={lead_id}")
+            heading(page, "Original e-mail")
+            shown = page.locator("[data-testid='stCode']").first
+            playwright_api.expect(shown).to_contain_text("Tabellen GmbH", timeout=TIMEOUT_MS)
+            assert "<td>" not in (shown.text_content() or "")
+            page.get_by_role("tab", name="HTML source").click()
+            page.get_by_text("<td>Tabellen GmbH</td>").first.wait_for(timeout=TIMEOUT_MS)
+    except Exception:
+        screenshot(page, "failure")
+        raise
+    finally:
+        page.close()

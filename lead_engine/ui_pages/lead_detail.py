@@ -25,6 +25,7 @@ from lead_engine.core.leads import (
     resync_lead,
 )
 from lead_engine.core.models import Lead, LeadEvent
+from lead_engine.core.parsing.parser import choose_body_text
 from lead_engine.core.qualification.routing import can_sync
 from lead_engine.core.qualification.scoring import lead_values
 from lead_engine.ui_pages import context
@@ -140,7 +141,7 @@ def show_imported_row(body: bytes) -> None:
 
 
 def show_email(lead: Lead) -> None:
-    """The original e-mail as text: HTML is shown as its source, never rendered."""
+    """The original e-mail as the text the parser read (an HTML-only mail rendered to text); HTML as its source."""
     st.subheader("Original e-mail")
     try:
         with context.reading() as session:
@@ -159,7 +160,7 @@ def show_email(lead: Lead) -> None:
     tabs = ["Text", "HTML source"] if email.html.strip() else ["Text"]
     shown = st.tabs(tabs)
     with shown[0]:
-        st.code(email.text or "(no plain-text part)", language=None, wrap_lines=True, height=460)
+        st.code(choose_body_text(email) or "(the e-mail has no text)", language=None, wrap_lines=True, height=460)
     if len(shown) > 1:
         with shown[1]:
             st.code(email.html, language="html", wrap_lines=True, height=460)
