@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.openapi.utils import get_openapi
@@ -31,6 +31,7 @@ from lead_engine.core.health import WriteCheck, database_reachable
 from lead_engine.core.ingest import UNAVAILABLE
 from lead_engine.core.ingest_writer import IngestWriter
 from lead_engine.core.leads import (
+    ORDER_PATTERN,
     correct_lead,
     count_by_status,
     get_lead,
@@ -181,11 +182,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         until: Moment | None = None,
         min_score: Annotated[int | None, Query(ge=0, le=100)] = None,
         grade: Annotated[str | None, Query(pattern=r"^(hot|warm|cold)(,(hot|warm|cold))*$")] = None,
-        order: Literal["newest", "review"] = "newest",
+        order: Annotated[str, Query(pattern=ORDER_PATTERN)] = "newest",
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict[str, Any]:
-        """A page of leads, filtered; newest first, or ``order=review`` for the review queue (overdue first)."""
+        """A page of leads, filtered; newest first, ``order=review`` for the review queue (overdue first), or by a
+        column (``order=-score``: highest score first)."""
         items, total = list_leads(
             session=session, status=status, source=source, q=q, since=since, until=until,
             min_score=min_score, grade=grade, order=order, limit=limit, offset=offset,

@@ -39,6 +39,20 @@ def test_list_filters_searches_and_pages(client: httpx.Client, three_leads: list
     assert client.get("/api/leads", params={"limit": 0}).status_code == 422
 
 
+def test_list_sorts_the_whole_list_by_a_column(client: httpx.Client, three_leads: list[str]) -> None:
+    def companies(order: str, **params: str) -> list[str | None]:
+        found = client.get("/api/leads", params={"order": order, **params}).json()["items"]
+        return [item["company"] for item in found]
+
+    assert client.patch(f"/api/leads/{three_leads[1]}", json={"version": 1, "company": "Alpha"}).status_code == 200
+    assert companies("company") == ["Alpha", None, None]  # the others are not parsed yet: empty sorts last …
+    assert companies("-company") == ["Alpha", None, None]  # … either way
+    assert companies("-received")[1] == "Alpha"
+    assert companies("received", limit="1", offset="1") == ["Alpha"]
+    for bad in ("score; drop table leads", "--score", "secret"):
+        assert client.get("/api/leads", params={"order": bad}).status_code == 422
+
+
 def test_unknown_lead_is_404(client: httpx.Client) -> None:
     assert client.get("/api/leads/nope").status_code == 404
     assert client.patch("/api/leads/nope", json={"version": 1, "company": "X"}).status_code == 404

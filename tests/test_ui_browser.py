@@ -95,6 +95,16 @@ def sign_in(page: playwright_api.Page) -> None:
     password.press("Enter")
 
 
+def session_cookie(page: playwright_api.Page) -> dict:
+    """The browser's session cookie, once the signed-in page has handed it over."""
+    for _ in range(TIMEOUT_MS // 100):
+        cookies = {cookie["name"]: cookie for cookie in page.context.cookies()}
+        if "lead_engine_session" in cookies:
+            return dict(cookies["lead_engine_session"])
+        page.wait_for_timeout(100)
+    raise AssertionError("the signed-in page never set its session cookie")
+
+
 def settle(page: playwright_api.Page) -> None:
     """Wait until the app has finished running its script for the last interaction."""
     page.locator("[data-test-script-state='notRunning']").first.wait_for(timeout=TIMEOUT_MS)
@@ -126,6 +136,7 @@ def test_operator_corrects_a_lead_in_the_browser(ui: tuple[str, str], engine: En
             page.get_by_role("button", name="Sign in").wait_for(timeout=TIMEOUT_MS)
             screenshot(page, "login")
             sign_in(page)
+            session_cookie(page)  # later page loads stay signed in
             heading(page, "Inbox")
             # The first session started the embedded API in the UI process.
             api_url = ui[1]
@@ -137,13 +148,11 @@ def test_operator_corrects_a_lead_in_the_browser(ui: tuple[str, str], engine: En
             set_company(engine, hostile, XSS)
 
             page.goto(ui_url)
-            sign_in(page)
             heading(page, "Inbox")
             page.get_by_text("Leads 1–2 of 2").wait_for(timeout=TIMEOUT_MS)
             screenshot(page, "inbox")
 
             page.goto(f"{ui_url}/lead?id={plain}")
-            sign_in(page)
             heading(page, "Mustr GmbH")
             company = page.get_by_label("Company", exact=True)
             company.fill("Muster GmbH")
@@ -153,13 +162,11 @@ def test_operator_corrects_a_lead_in_the_browser(ui: tuple[str, str], engine: En
             screenshot(page, "lead")
 
             page.reload()
-            sign_in(page)
             heading(page, "Muster GmbH")
             company = page.get_by_label("Company", exact=True)
             playwright_api.expect(company).to_have_value("Muster GmbH", timeout=TIMEOUT_MS)
 
             page.goto(f"{ui_url}/lead?id={hostile}")
-            sign_in(page)
             heading(page, XSS)
             settle(page)
             assert (page.locator("h1").filter(has_text=XSS).first.text_content() or "").strip() == XSS
@@ -199,6 +206,7 @@ def test_operator_restores_junk_and_reads_a_score_in_the_browser(
         try:
             page.goto(ui_url)
             sign_in(page)
+            session_cookie(page)  # later page loads stay signed in
             heading(page, "Inbox")
             wait_for_http(f"{api_url}/api/health", timeout=30)
             hot = ingest(
@@ -221,11 +229,10 @@ def test_operator_restores_junk_and_reads_a_score_in_the_browser(
             page.get_by_text("All 1 shown").click()
             settle(page)
             page.get_by_role("button", name="Restore").click()
-            page.get_by_text("Restored to review: 1 lead(s).").wait_for(timeout=TIMEOUT_MS)
+            page.get_by_text("Restored to review: 1 lead.").wait_for(timeout=TIMEOUT_MS)
             screenshot(page, "review_restored")
 
             page.goto(f"{ui_url}/lead?id={hot}")
-            sign_in(page)
             heading(page, "Brandl Logistik GmbH")
             summary = page.get_by_text("how it is made up")
             summary.wait_for(timeout=TIMEOUT_MS)

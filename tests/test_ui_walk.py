@@ -7,11 +7,27 @@ from collections.abc import Iterator
 import pytest
 from playwright import sync_api as playwright_api
 from sqlalchemy import Engine
+from sqlmodel import Session
 
+from lead_engine.core.leads import get_lead
 from lead_engine.core.settings import Settings
+from lead_engine.ui_pages.inbox import WIDTHS
 from tests.support.servers import wait_for_http
-from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, heading, ingest, screenshot, set_company, sign_in
+from tests.test_ui_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    TIMEOUT_MS,
+    heading,
+    ingest,
+    screenshot,
+    session_cookie,
+    set_company,
+    settle,
+    sign_in,
+)
 from tests.test_ui_browser import ui as ui  # the UI process, as the other browser tests start it
+from tests.ui.conftest import LeadFactory
+from tests.ui.conftest import make_lead as make_lead  # leads stored as ingest and the parser leave them
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -24,16 +40,6 @@ def browser() -> Iterator[playwright_api.Browser]:
             yield chromium
         finally:
             chromium.close()
-
-
-def session_cookie(page: playwright_api.Page) -> dict:
-    """The browser's session cookie, once the signed-in page has handed it over."""
-    for _ in range(TIMEOUT_MS // 100):
-        cookies = {cookie["name"]: cookie for cookie in page.context.cookies()}
-        if "lead_engine_session" in cookies:
-            return dict(cookies["lead_engine_session"])
-        page.wait_for_timeout(100)
-    raise AssertionError("the signed-in page never set its session cookie")
 
 
 def open_signed_in(page: playwright_api.Page, ui_url: str) -> None:
@@ -146,3 +152,94 @@ def test_an_html_only_mail_reads_as_text_in_the_text_tab(ui: tuple[str, str], br
         raise
     finally:
         page.close()
+
+
+def grid_rows(page: playwright_api.Page) -> list[str]:
+    """The texts of the table's rows, read from the grid's accessible copy."""
+    grid = page.locator("table[role=grid]").first
+    grid.wait_for(state="attached", timeout=TIMEOUT_MS)
+    return [text or "" for text in grid.locator("tbody tr").all_text_contents()]
+
+
+TICK_COLUMN, ROW_HEIGHT = 36, 35
+
+
+def table_box(page: playwright_api.Page) -> dict[str, float]:
+    box = page.get_by_test_id("stDataFrameResizable").first.bounding_box()
+    assert box is not None
+    return dict(box)
+
+
+def click_header(page: playwright_api.Page, title: str) -> None:
+    """Click a column's title on the table's canvas (its columns have the inbox's fixed widths)."""
+    box, names = table_box(page), list(WIDTHS)
+    left = box["x"] + TICK_COLUMN + sum(WIDTHS[name] for name in names[: names.index(title)])
+    page.mouse.click(left + WIDTHS[title] / 2, box["y"] + ROW_HEIGHT / 2)
+    settle(page)
+
+
+def tick_row(page: playwright_api.Page, row: int) -> None:
+    box = table_box(page)
+    page.mouse.click(box["x"] + TICK_COLUMN / 2, box["y"] + ROW_HEIGHT * (row + 1.5))
+    settle(page)
+
+
+def test_sorting_spans_every_page_and_ticked_rows_take_bulk_actions(
+    ui: tuple[str, str], browser: playwright_api.Browser, make_lead: LeadFactory, engine: Engine
+) -> None:
+    ui_url, _ = ui
+    ids = [make_lead(company=f"Firma {i:02d}", status="needs_review", score=100 - i) for i in range(61)]
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    try:
+        open_signed_in(page, ui_url)
+        page.get_by_text("Leads 1–50 of 61").wait_for(timeout=TIMEOUT_MS)
+        assert "Firma 60" in grid_rows(page)[0]  # newest first
+        # The table fits the screen: no column is cut off or needs scrolling sideways.
+        assert table_box(page)["width"] >= TICK_COLUMN + sum(WIDTHS.values())
+
+        click_header(page, "Score")
+        page.get_by_text("Score ↓").first.wait_for(state="attached", timeout=TIMEOUT_MS)
+        assert "Firma 00" in grid_rows(page)[0]  # the oldest lead, from what was page 2
+        click_header(page, "Score")
+        page.get_by_text("Score ↑").first.wait_for(state="attached", timeout=TIMEOUT_MS)
+        assert "Firma 60" in grid_rows(page)[0]
+        click_header(page, "Company")
+        page.get_by_text("Company ↓").first.wait_for(state="attached", timeout=TIMEOUT_MS)
+        assert "Firma 60" in grid_rows(page)[0]
+
+        # Per page is labelled, and another size starts again at the first page.
+        page.get_by_role("button", name="Next").click()
+        page.get_by_text("page 2 of 2").wait_for(timeout=TIMEOUT_MS)
+        page.get_by_label("Per page").click()
+        page.get_by_role("option", name="25", exact=True).click()
+        page.get_by_text("Leads 1–25 of 61 · page 1 of 3").wait_for(timeout=TIMEOUT_MS)
+
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Export CSV").click()
+        exported = download.value.path().read_text(encoding="utf-8").splitlines()
+        assert len(exported) == 62 and exported[1].split(",")[4] == "Firma 60"  # all 61, sorted as shown
+
+        tick_row(page, 0)
+        tick_row(page, 1)
+        page.get_by_text("2 selected").wait_for(timeout=TIMEOUT_MS)
+        page.get_by_role("button", name="Reject").click()
+        page.get_by_label("Reason").fill("duplicate of an older enquiry")
+        page.get_by_role("button", name="Reject 2 leads").click()
+        page.get_by_text("Rejected: 2 leads.").wait_for(timeout=TIMEOUT_MS)
+
+        with context.expect_page() as opened:  # the link cells open the lead in a new tab
+            box = table_box(page)
+            link = (box["x"] + TICK_COLUMN + 14, box["y"] + ROW_HEIGHT * 1.5)
+            page.mouse.move(*link)  # the grid marks a link under the pointer, then a click opens it
+            page.mouse.click(*link)
+        tab = opened.value
+        heading(tab, "Firma 60")
+    except Exception:
+        screenshot(page, "failure")
+        raise
+    finally:
+        context.close()
+    with Session(engine) as session:
+        rejected = [get_lead(session=session, lead_id=lead_id) for lead_id in ids[-2:]]
+    assert [lead.status for lead in rejected] == ["rejected", "rejected"]

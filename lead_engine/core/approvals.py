@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from lead_engine.core.errors import ConflictError, LeadEngineError, UnprocessableError
-from lead_engine.core.leads import bump_lead, enqueue_sync, get_lead, record_event, resync_lead
+from lead_engine.core.leads import bump_lead, enqueue_sync, get_lead, record_event, reparse_lead, resync_lead
 from lead_engine.core.models import Lead, LeadEvent, utcnow
 from lead_engine.core.qualification.routing import (
     AUTO_APPROVED,
@@ -31,6 +31,7 @@ class BulkAction(StrEnum):
     REJECT = "reject"
     RESTORE = "restore"
     RESYNC = "resync"
+    REPARSE = "reparse"
 
 
 def _said(actor: str, verb: str, reason: str) -> list[str]:
@@ -113,6 +114,8 @@ def act_on_lead(
         return restore_lead(
             session=session, settings=settings, lead_id=lead_id, version=version, actor=actor, reason=reason
         )
+    if action == BulkAction.REPARSE:
+        return reparse_lead(session=session, lead_id=lead_id, actor=actor)
     return resync_lead(session=session, settings=settings, lead_id=lead_id, actor=actor)
 
 

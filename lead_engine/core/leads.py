@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -45,9 +45,8 @@ def record_event(*, session: Session, lead_id: str, action: str, actor: str = "s
     session.add(LeadEvent(lead_id=lead_id, action=action, actor=actor, detail=detail))
 
 
-def list_leads(
+def lead_conditions(
     *,
-    session: Session,
     status: str | None = None,
     source: str | None = None,
     q: str | None = None,
@@ -55,14 +54,8 @@ def list_leads(
     until: datetime | None = None,
     min_score: int | None = None,
     grade: str | None = None,
-    order: str = "newest",
-    limit: int = 50,
-    offset: int = 0,
-) -> tuple[list[Lead], int]:
-    """One page of leads with the total that matches the filters.
-
-    ``order`` "newest" lists the latest first; "review" lists by review deadline, overdue first (the queue).
-    """
+) -> list[Any]:
+    """The WHERE conditions of a lead filter (statuses and grades comma-separated)."""
     conditions: list[Any] = []
     if status:
         conditions.append(col(Lead.status).in_(status.split(",")))
@@ -79,21 +72,56 @@ def list_leads(
     if q and q.strip():
         pattern = f"%{q.strip().lower()}%"
         conditions.append(or_(*(func.lower(getattr(Lead, name)).like(pattern) for name in SEARCHED)))
+    return conditions
+
+
+def list_leads(
+    *, session: Session, order: str = "newest", limit: int = 50, offset: int = 0, **filters: Any
+) -> tuple[list[Lead], int]:
+    """One page of leads with the total that matches the filters (see ``lead_conditions``).
+
+    ``order`` is "newest" (the latest first), "review" (by review deadline, overdue first: the queue), or a
+    column of ``SORTABLE``, descending with a leading "-" ("-score"); empty values sort last either way.
+    """
+    conditions = lead_conditions(**filters)
     total = session.scalar(select(func.count()).select_from(Lead).where(*conditions)) or 0
     query = (
         select(Lead)
         .where(*conditions)
-        .order_by(*ORDERS.get(order, ORDERS["newest"]))
+        .order_by(*lead_order(order))
         .limit(max(1, min(limit, 500)))
         .offset(max(0, offset))
     )
     return list(session.scalars(query)), total
 
 
+def iter_leads(*, session: Session, order: str = "newest", chunk: int = 1000, **filters: Any) -> Iterator[Lead]:
+    """Every lead that matches the filters, in order, read a chunk at a time (for exports)."""
+    query = select(Lead).where(*lead_conditions(**filters)).order_by(*lead_order(order))
+    yield from session.scalars(query.execution_options(yield_per=chunk))
+
+
+SORTABLE: dict[str, Any] = {
+    "received": col(Lead.received_at), "status": col(Lead.status), "source": col(Lead.source),
+    "company": col(Lead.company), "contact": col(Lead.contact_name), "email": col(Lead.email),
+    "score": col(Lead.score), "city": col(Lead.city),
+}  # fmt: skip
 ORDERS: dict[str, tuple[Any, ...]] = {
     "newest": (col(Lead.received_at).desc(), col(Lead.id)),
     "review": (col(Lead.review_due_at).is_(None), col(Lead.review_due_at), col(Lead.received_at), col(Lead.id)),
 }
+ORDER_PATTERN = "^(newest|review|-?(" + "|".join(SORTABLE) + "))$"
+
+
+def lead_order(order: str) -> tuple[Any, ...]:
+    """The ORDER BY of an ``order`` name (unknown names list the newest first)."""
+    if order in ORDERS:
+        return ORDERS[order]
+    column = SORTABLE.get(order.removeprefix("-"))
+    if column is None:
+        return ORDERS["newest"]
+    direction = column.desc() if order.startswith("-") else column.asc()
+    return (column.is_(None), direction, *ORDERS["newest"])
 
 
 def count_by_status(*, session: Session) -> dict[str, int]:

@@ -10,6 +10,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from lead_engine.core.approvals import BulkAction, act_on_leads
 from lead_engine.core.db import get_engine, read_session, run_migrations
 from lead_engine.core.errors import LeadEngineError
 from lead_engine.core.settings import Settings, get_settings
@@ -75,6 +76,26 @@ def show_flashes() -> None:
             st.toast(escape_markdown(message), icon=":material/check_circle:")
         else:
             st.error(escape_markdown(message), icon=":material/error:")
+
+
+BULK_DONE = {
+    BulkAction.APPROVE: "Approved", BulkAction.REJECT: "Rejected", BulkAction.RESTORE: "Restored to review",
+    BulkAction.RESYNC: "Queued to sync again", BulkAction.REPARSE: "Queued to parse again",
+}  # fmt: skip
+
+
+def run_bulk(action: BulkAction, lead_ids: list[str], reason: str = "") -> None:
+    """One action on many leads, each on its own; flash how many went through and why the others did not."""
+    with writing() as session:
+        failed = act_on_leads(
+            session=session, settings=current_settings(), lead_ids=lead_ids, action=action,
+            actor=current_actor(), reason=reason,
+        )  # fmt: skip
+    done = len(lead_ids) - len(failed)
+    if done:
+        flash("success", f"{BULK_DONE[action]}: {done} lead{'s' * (done != 1)}.")
+    for lead_id, message in failed.items():
+        flash("error", f"{lead_id}: {message}")
 
 
 def run_use_case(done: str, action: Callable[[Session], Any]) -> bool:

@@ -4,16 +4,31 @@ from __future__ import annotations
 
 from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import streamlit as st
 
+from lead_engine.core.approvals import BulkAction
+from lead_engine.core.db import read_session
+from lead_engine.core.exports import leads_csv
 from lead_engine.core.leads import STATUSES, count_by_status, list_leads, list_sources
 from lead_engine.ui_pages import context
-from lead_engine.ui_pages.widgets import STATUS_LOOK, lead_title, leads_frame, status_label
+from lead_engine.ui_pages.widgets import STATUS_LOOK, leads_frame, status_label
 
 PERIODS = {"Any time": None, "Today": 0, "Last 7 days": 6, "Last 30 days": 29, "Custom range": -1}
 PAGE_SIZES = (25, 50, 100, 200)
 HEADLINE = ("needs_review", "ready", "synced", "retrying", "dead")
+# Table column → the sort key of list_leads.
+SORT_KEYS = {
+    "Status": "status", "Received": "received", "Source": "source", "Company": "company",
+    "Contact": "contact", "E-mail": "email", "Score": "score", "City": "city",
+}  # fmt: skip
+DEFAULT_SORT = "-received"
+# Pixels per column: the whole table fits a 1440 px screen beside the sidebar, the row tick boxes included.
+WIDTHS = {
+    "Open": 48, "Status": 96, "Received": 112, "Source": 92, "Company": 160, "Contact": 130, "E-mail": 140,
+    "Score": 64, "City": 90,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -26,6 +41,31 @@ class InboxFilters:
     since: datetime | None = None
     until: datetime | None = None
     min_score: int | None = None
+
+    def query(self) -> dict[str, Any]:
+        """The filters as ``list_leads`` takes them."""
+        return {
+            "status": ",".join(self.statuses) or None, "source": self.source, "q": self.q or None,
+            "since": self.since, "until": self.until, "min_score": self.min_score,
+        }  # fmt: skip
+
+
+def export_button(filters: InboxFilters) -> None:
+    """The whole filtered list (every page) as CSV, in the order shown; made when it is clicked."""
+    engine, sort, query = (
+        context.current_engine(),
+        str(st.session_state.get("inbox_sort", DEFAULT_SORT)),
+        filters.query(),
+    )
+
+    def export_csv() -> str:
+        with read_session(engine) as session:
+            return leads_csv(session=session, order=sort, **query)
+
+    st.download_button(
+        "Export CSV", export_csv, file_name="leads.csv", mime="text/csv", icon=":material/download:",
+        on_click="ignore", help="Every lead of this list, not just this page, in the order shown.",
+    )  # fmt: skip
 
 
 def _day_start(day: date) -> datetime:
@@ -78,50 +118,104 @@ def turn_page(page: int) -> None:
     st.session_state["inbox_page"] = page
 
 
-def open_lead(lead_id: str) -> None:
-    """Go to the lead's page."""
-    st.switch_page(context.LEAD, query_params={"id": lead_id})
+def sort_by(column: str) -> None:
+    """Sort the whole filtered list by a column (again: the other way round), from the first page."""
+    current = st.session_state.get("inbox_sort", DEFAULT_SORT)
+    key = SORT_KEYS[column]
+    st.session_state["inbox_sort"] = key if current == f"-{key}" else f"-{key}"
+    st.session_state["inbox_page"] = 1
+    reset_table()
+
+
+def reset_table() -> None:
+    """A fresh table widget: no column or row stays selected."""
+    st.session_state["inbox_table"] = st.session_state.get("inbox_table", 0) + 1
+
+
+def header(column: str, sort: str) -> str:
+    """A column's title with an arrow when the list is sorted by it."""
+    key = SORT_KEYS.get(column)
+    if key is None or sort.removeprefix("-") != key:
+        return column
+    return f"{column} {'↓' if sort.startswith('-') else '↑'}"
+
+
+def act_on_selected(action: BulkAction, lead_ids: list[str], reason_key: str = "") -> None:
+    """A bulk action on the ticked rows; the table starts unticked again."""
+    reason = str(st.session_state.get(reason_key, "")).strip() if reason_key else ""
+    context.run_bulk(action, lead_ids, reason)
+    reset_table()
+
+
+def show_bulk_actions(lead_ids: list[str]) -> None:
+    """What the operator can do with the ticked rows."""
+    sync_on = context.current_settings().sync_enabled
+    count, approve, reject, resync, reparse = st.columns([2, 1, 1, 1, 1], vertical_alignment="center")
+    count.markdown(f"**{len(lead_ids)} selected**")
+    approve.button(
+        "Approve", icon=":material/thumb_up:", type="primary", width="stretch", key="bulk_approve",
+        on_click=act_on_selected, args=(BulkAction.APPROVE, lead_ids),
+    )  # fmt: skip
+    with reject.popover("Reject", icon=":material/block:", width="stretch"):
+        st.text_input("Reason", key="bulk_reason", placeholder="e.g. spam, job application")
+        st.button(
+            f"Reject {len(lead_ids)} lead{'s' * (len(lead_ids) != 1)}", key="bulk_reject",
+            on_click=act_on_selected, args=(BulkAction.REJECT, lead_ids, "bulk_reason"),
+        )  # fmt: skip
+    resync.button(
+        "Sync again", icon=":material/sync:", width="stretch", key="bulk_resync", disabled=not sync_on,
+        help=None if sync_on else "Sync to the Company Explorer is off (see Settings).",
+        on_click=act_on_selected, args=(BulkAction.RESYNC, lead_ids),
+    )  # fmt: skip
+    reparse.button(
+        "Parse again", icon=":material/refresh:", width="stretch", key="bulk_reparse",
+        on_click=act_on_selected, args=(BulkAction.REPARSE, lead_ids),
+    )  # fmt: skip
 
 
 def show_leads(filters: InboxFilters) -> None:
-    """The counts, then one page of leads with paging and a way to open one."""
+    """The counts, then one page of leads sorted as asked, with paging and bulk actions."""
+    context.show_flashes()  # here: an action on ticked rows reruns only this part of the page
     show_counts()
     size = int(st.session_state.get("inbox_size", PAGE_SIZES[1]))
     page = max(1, int(st.session_state.get("inbox_page", 1)))
+    sort = str(st.session_state.get("inbox_sort", DEFAULT_SORT))
+    query = filters.query()
     with context.reading() as session:
-        leads, total = list_leads(
-            session=session,
-            status=",".join(filters.statuses) or None,
-            source=filters.source,
-            q=filters.q or None,
-            since=filters.since,
-            until=filters.until,
-            min_score=filters.min_score,
-            limit=size,
-            offset=(page - 1) * size,
-        )
+        leads, total = list_leads(session=session, order=sort, limit=size, offset=(page - 1) * size, **query)
     if total == 0:
         if astuple(filters) == astuple(InboxFilters()):
-            st.info("No leads yet. They appear here as soon as n8n or the IMAP poller posts to /api/ingest.")
+            st.info("No leads yet. New leads appear here by themselves as soon as the first e-mail arrives.")
         else:
             st.info("No lead matches these filters. Clear the search or widen the period.")
         return
     pages = max(1, -(-total // size))
     frame = leads_frame(leads)
+    frame.insert(0, "Open", [f"/lead?id={lead.id}" for lead in leads])
+    config: dict[str, Any] = {
+        name: st.column_config.Column(header(name, sort), width=WIDTHS[name]) for name in SORT_KEYS
+    }
+    config["Score"] = st.column_config.NumberColumn(header("Score", sort), format="%d", width=WIDTHS["Score"])
+    config["Open"] = st.column_config.LinkColumn("Open", display_text="Open", width=WIDTHS["Open"])
     selection = st.dataframe(
         frame,
         hide_index=True,
         column_order=[name for name in frame.columns if name != "id"],
-        column_config={"Score": st.column_config.ProgressColumn("Score", min_value=0, max_value=100, format="%d")},
+        column_config=config,
         on_select="rerun",
-        selection_mode="single-row",
-        key=f"inbox_table_{page}_{size}",
+        # Clicking a column's title selects the column: that sorts the whole list by it, not just this page.
+        selection_mode=["multi-row", "single-column"],
+        key=f"inbox_table_{st.session_state.get('inbox_table', 0)}",
     )
+    columns = [name for name in selection.selection.columns if name in SORT_KEYS] if selection else []
+    if columns:
+        sort_by(columns[0])
+        st.rerun()
     rows = selection.selection.rows if selection else []
     if rows:
-        open_lead(leads[rows[0]].id)
+        show_bulk_actions([leads[row].id for row in rows])
     first = (page - 1) * size + 1
-    info, back, forward, size_box = st.columns([4, 1, 1, 1], vertical_alignment="center")
+    info, back, forward, size_box = st.columns([5, 1, 1, 1], vertical_alignment="bottom")
     info.caption(f"Leads {first:,}–{first + len(leads) - 1:,} of {total:,} · page {page} of {pages}")
     back.button(
         "Previous", icon=":material/chevron_left:", disabled=page <= 1, width="stretch",
@@ -132,26 +226,14 @@ def show_leads(filters: InboxFilters) -> None:
         on_click=turn_page, args=(page + 1,),
     )  # fmt: skip
     size_box.selectbox("Per page", PAGE_SIZES, index=PAGE_SIZES.index(size), key="inbox_size",
-                       label_visibility="collapsed")  # fmt: skip
-    picker, button = st.columns([4, 1], vertical_alignment="bottom")
-    chosen = picker.selectbox(
-        "Open a lead", [lead.id for lead in leads], format_func=lambda lead_id: _option(leads, lead_id),
-        key="inbox_open",
-    )  # fmt: skip
-    if button.button("Open", type="primary", width="stretch") and chosen:
-        open_lead(chosen)
-
-
-def _option(leads: list, lead_id: str) -> str:
-    lead = next(lead for lead in leads if lead.id == lead_id)
-    return f"{status_label(lead.status)} · {lead_title(lead)}"
+                       on_change=turn_page, args=(1,))  # fmt: skip
 
 
 st.title("Inbox")
-context.show_flashes()
 current = read_filters()
 # A new filter starts again at the first page (compared as a tuple: this script's classes are new each run).
 if st.session_state.get("inbox_filters") != astuple(current):
     st.session_state["inbox_filters"] = astuple(current)
     st.session_state["inbox_page"] = 1
 st.fragment(show_leads, run_every=context.current_settings().ui_refresh_seconds)(current)
+export_button(current)

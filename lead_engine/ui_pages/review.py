@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from lead_engine.core.approvals import BulkAction, act_on_leads
+from lead_engine.core.approvals import BulkAction
 from lead_engine.core.leads import count_by_status, is_overdue, list_leads
 from lead_engine.core.models import Lead
 from lead_engine.ui_pages import context
@@ -13,12 +13,6 @@ from lead_engine.ui_pages.widgets import lead_title, local_time, status_label
 
 SHOWN = 200
 QUEUES = {"needs_review": "Needs review", "rejected": "Rejected", "dead": "Dead letters"}
-DONE = {
-    BulkAction.APPROVE: "Approved",
-    BulkAction.REJECT: "Rejected",
-    BulkAction.RESTORE: "Restored to review",
-    BulkAction.RESYNC: "Queued for resync",
-}
 
 
 def reason_of(lead: Lead) -> str:
@@ -27,17 +21,8 @@ def reason_of(lead: Lead) -> str:
 
 
 def act_on(action: BulkAction, lead_ids: list[str], reason: str = "") -> None:
-    """Apply the action to the chosen leads, reporting how many went through and why others did not."""
-    settings, actor = context.current_settings(), context.current_actor()
-    with context.writing() as session:
-        failed = act_on_leads(
-            session=session, settings=settings, lead_ids=lead_ids, action=action, actor=actor, reason=reason
-        )
-    done = len(lead_ids) - len(failed)
-    if done:
-        context.flash("success", f"{DONE[action]}: {done} lead(s).")
-    for lead_id, message in failed.items():
-        context.flash("error", f"{lead_id}: {message}")
+    """Apply the action to the chosen leads; the choice starts empty again."""
+    context.run_bulk(action, lead_ids, reason)
     st.session_state.pop("review_chosen", None)
 
 

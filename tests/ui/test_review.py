@@ -39,7 +39,7 @@ def test_bulk_approve_the_chosen_leads(review: AppTest, make_lead: LeadFactory, 
     review.multiselect(key="review_chosen").set_value([first, third]).run()
     click(review, "Approve")
     assert statuses(engine, first, second, third) == ["ready", "needs_review", "ready"]
-    assert [toast.value for toast in review.toast] == ["Approved\\: 2 lead\\(s\\)\\."]
+    assert [toast.value for toast in review.toast] == ["Approved\\: 2 leads\\."]
 
 
 def test_bulk_resync_every_dead_letter(
@@ -71,7 +71,7 @@ def test_rejected_queue_shows_junk_with_its_reason_and_restores_it(
     review.checkbox(key="review_all").check().run()
     click(review, "Restore")
     assert statuses(engine, junk) == ["needs_review"]
-    assert [toast.value for toast in review.toast] == ["Restored to review\\: 1 lead\\(s\\)\\."]
+    assert [toast.value for toast in review.toast] == ["Restored to review\\: 1 lead\\."]
 
 
 def test_overdue_leads_come_first_and_say_so(review: AppTest, make_lead: LeadFactory) -> None:

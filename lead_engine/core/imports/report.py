@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from lead_engine.core.exports import write_csv
 from lead_engine.core.imports.reading import read_table
 from lead_engine.core.models import ImportRow, LeadImport
 
@@ -27,13 +25,12 @@ def report_rows(
 
 
 def report_csv(*, session: Session, record: LeadImport) -> str:
-    """The whole report as CSV: row number, outcome, reason, lead id, then the row's cells as they were."""
+    """The whole report as CSV: row number, outcome, reason, lead id, then the row's cells (spreadsheet-safe)."""
     table = read_table(record.file, max_bytes=len(record.file) + 1)
     cells = dict(zip(table.numbers, table.rows, strict=True))
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([*REPORT_COLUMNS, *table.header])
     query = select(ImportRow).where(col(ImportRow.import_id) == record.id).order_by(col(ImportRow.row))
-    for row in session.scalars(query):
-        writer.writerow([row.row, row.outcome, row.reason, row.lead_id or "", *cells.get(row.row, [])])
-    return out.getvalue()
+    rows = session.scalars(query)
+    return write_csv(
+        [*REPORT_COLUMNS, *table.header],
+        ([row.row, row.outcome, row.reason, row.lead_id or "", *cells.get(row.row, [])] for row in rows),
+    )
