@@ -26,7 +26,7 @@ from lead_engine.api_ingest import (
     status_code,
 )
 from lead_engine.core.db import get_engine, read_session, run_migrations
-from lead_engine.core.errors import LeadEngineError
+from lead_engine.core.errors import FieldErrors, LeadEngineError
 from lead_engine.core.health import WriteCheck, database_reachable
 from lead_engine.core.ingest import UNAVAILABLE
 from lead_engine.core.ingest_writer import IngestWriter
@@ -123,7 +123,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(LeadEngineError)
     async def _engine_error(_request: Request, exc: LeadEngineError) -> JSONResponse:
         code = status_code(exc)
-        return JSONResponse({"detail": str(exc)}, status_code=code, headers=ERROR_HEADERS.get(code))
+        body: dict[str, Any] = {"detail": str(exc)}
+        if isinstance(exc, FieldErrors):
+            body["errors"] = exc.errors  # field → what is wrong with its value
+        return JSONResponse(body, status_code=code, headers=ERROR_HEADERS.get(code))
 
     @app.exception_handler(DataError)
     @app.exception_handler(StatementError)

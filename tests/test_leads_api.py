@@ -53,6 +53,18 @@ def test_list_sorts_the_whole_list_by_a_column(client: httpx.Client, three_leads
         assert client.get("/api/leads", params={"order": bad}).status_code == 422
 
 
+def test_a_correction_with_bad_values_names_each_field_and_saves_nothing(
+    client: httpx.Client, three_leads: list[str]
+) -> None:
+    body = {"version": 1, "company": "Neu GmbH", "phone": "call me", "email": "x@", "country": "Atlantis"}
+    refused = client.patch(f"/api/leads/{three_leads[0]}", json=body)
+    assert refused.status_code == 422
+    assert set(refused.json()["errors"]) == {"phone", "email", "country"}
+    assert "not a valid phone number" in refused.json()["errors"]["phone"]
+    lead = client.get(f"/api/leads/{three_leads[0]}").json()
+    assert lead["version"] == 1 and lead["company"] != "Neu GmbH"
+
+
 def test_unknown_lead_is_404(client: httpx.Client) -> None:
     assert client.get("/api/leads/nope").status_code == 404
     assert client.patch("/api/leads/nope", json={"version": 1, "company": "X"}).status_code == 404

@@ -243,3 +243,43 @@ def test_sorting_spans_every_page_and_ticked_rows_take_bulk_actions(
     with Session(engine) as session:
         rejected = [get_lead(session=session, lead_id=lead_id) for lead_id in ids[-2:]]
     assert [lead.status for lead in rejected] == ["rejected", "rejected"]
+
+
+def test_a_refused_save_keeps_every_edit_and_says_why_beside_each_field(
+    ui: tuple[str, str], browser: playwright_api.Browser, make_lead: LeadFactory, engine: Engine, settings: Settings
+) -> None:
+    ui_url, _ = ui
+    lead_id = make_lead(company="Edit GmbH", status="needs_review")
+    page = browser.new_page(viewport={"width": 1440, "height": 1600})
+    try:
+        open_signed_in(page, ui_url)
+        page.goto(f"{ui_url}/lead?id={lead_id}")
+        heading(page, "Edit GmbH")
+        page.get_by_label("Company", exact=True).fill("Edit Neu GmbH")
+        page.get_by_label("Phone", exact=True).fill("call me maybe")
+        page.get_by_label("E-mail", exact=True).fill("not-an-address@")
+        page.get_by_role("button", name="Save corrections").click()
+        page.get_by_text("Nothing was saved: E-mail, Phone need a fix.").wait_for(timeout=TIMEOUT_MS)
+        page.get_by_text("is not a valid phone number").wait_for(timeout=TIMEOUT_MS)
+        page.get_by_text("is not a valid e-mail address").wait_for(timeout=TIMEOUT_MS)
+        for label, typed in (("Company", "Edit Neu GmbH"), ("Phone", "call me maybe"), ("E-mail", "not-an-address@")):
+            playwright_api.expect(page.get_by_label(label, exact=True)).to_have_value(typed, timeout=TIMEOUT_MS)
+
+        # Someone else saves meanwhile: the edits stay, laid over their version, and save on the next click.
+        set_company(engine, lead_id, "Edit Anders GmbH")
+        page.get_by_label("Phone", exact=True).fill("+49 30 1234567")
+        page.get_by_label("E-mail", exact=True).fill("info@edit.example")
+        page.get_by_role("button", name="Save corrections").click()
+        page.get_by_text("Someone else changed this lead while you were editing").wait_for(timeout=TIMEOUT_MS)
+        playwright_api.expect(page.get_by_label("Phone", exact=True)).to_have_value("+49 30 1234567")
+        playwright_api.expect(page.get_by_label("Company", exact=True)).to_have_value("Edit Neu GmbH")
+        page.get_by_role("button", name="Save corrections").click()
+        page.get_by_text("Saved Company, E-mail, Phone.").wait_for(timeout=TIMEOUT_MS)
+    except Exception:
+        screenshot(page, "failure")
+        raise
+    finally:
+        page.close()
+    with Session(engine) as session:
+        lead = get_lead(session=session, lead_id=lead_id)
+    assert (lead.company, lead.phone, lead.email) == ("Edit Neu GmbH", "+49301234567", "info@edit.example")

@@ -15,6 +15,14 @@ class UnprocessableError(LeadEngineError):
     """The request cannot be used: unreadable, carries nothing to parse, or contradicts an earlier one."""
 
 
+class FieldErrors(UnprocessableError):
+    """Values that cannot be used, each with its reason: ``errors`` maps a field to what is wrong with it."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{name}: {reason}" for name, reason in errors.items()))
+        self.errors = errors
+
+
 class UnsupportedMediaTypeError(LeadEngineError):
     """The request body is neither JSON nor an RFC 822 message."""
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select, update
 from sqlmodel import Session, col
 
-from lead_engine.core.errors import ConflictError, NotFoundError, UnprocessableError
+from lead_engine.core.errors import ConflictError, FieldErrors, NotFoundError, UnprocessableError
 from lead_engine.core.job_kinds import PROCESS_JOB, PROCESS_MAX_ATTEMPTS, SYNC_JOB, process_job_key, sync_policy
 from lead_engine.core.lead_fields import CANONICAL_FIELDS
 from lead_engine.core.models import Job, Lead, LeadEvent, RawMessage, utcnow
@@ -204,20 +204,44 @@ def bump_lead(session: Session, lead_id: str, version: int, values: dict[str, An
 
 
 def _corrected_value(name: str, raw: Any, *, region: str) -> str | None:
-    """An operator's value in the form the contract promises (E.164, ISO country…), or UnprocessableError."""
+    """An operator's value in the form the contract promises (E.164, ISO country…), or ValueError saying why not."""
     value = (str(raw).strip() or None) if raw is not None else None
     if value is None:
         return None
     if "\x00" in value or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise UnprocessableError(f"{name}: contains a NUL character or invalid Unicode")
+        raise ValueError("contains a NUL character or invalid Unicode")
     normalizer = NORMALIZERS.get(name)
     normalized = normalizer(value, region) if normalizer else value
     if normalized is None:
-        raise UnprocessableError(f"{name}: {value[:80]!r} is not a valid {name.replace('_', ' ')}")
+        raise ValueError(f"{value[:80]!r} is not a valid {FIELD_WORDS.get(name, name)}")
     limit = getattr(Lead.__table__.c[name].type, "length", None)  # type: ignore[attr-defined]
     if limit is not None and len(normalized) > limit:
-        raise UnprocessableError(f"{name}: longer than {limit} characters")
+        raise ValueError(f"longer than {limit} characters")
     return normalized
+
+
+FIELD_WORDS = {"email": "e-mail address", "phone": "phone number", "website": "website", "country": "country"}
+
+
+def _corrected_values(changes: dict[str, Any], *, lead: Lead, region: str) -> dict[str, str | None]:
+    """Every corrected value in stored form, or FieldErrors naming each field that cannot be used and why."""
+    errors: dict[str, str] = {}
+    country = None
+    if "country" in changes:
+        try:
+            country = _corrected_value("country", changes["country"], region=region)
+        except ValueError as exc:
+            errors["country"] = str(exc)
+    region = country or lead.country or region
+    values: dict[str, str | None] = {}
+    for name, raw in changes.items():
+        try:
+            values[name] = _corrected_value(name, raw, region=region)
+        except ValueError as exc:
+            errors[name] = str(exc)
+    if errors:
+        raise FieldErrors(errors)
+    return values
 
 
 NORMALIZERS: dict[str, Callable[[str, str], str | None]] = {
@@ -240,20 +264,17 @@ def correct_lead(
     """Apply an operator's corrections; each corrected field is marked "operator" and survives reparse.
 
     Phone numbers are read with the lead's country, else the default country; values that cannot be brought
-    into the contract's form raise UnprocessableError. The score follows the corrected values.
+    into the contract's form raise FieldErrors, naming each. The score follows the corrected values.
     """
-    region = settings.default_country
     unknown = set(changes) - set(CANONICAL_FIELDS)
     if unknown:
         raise UnprocessableError(f"fields that cannot be edited: {', '.join(sorted(unknown))}")
     lead = get_lead(session=session, lead_id=lead_id)
-    country = _corrected_value("country", changes["country"], region=region) if "country" in changes else None
-    region = country or lead.country or region
+    corrected = _corrected_values(changes, lead=lead, region=settings.default_country)
     values: dict[str, Any] = {}
     diff: dict[str, Any] = {}
     meta = dict(lead.fields)
-    for name, raw in changes.items():
-        value = _corrected_value(name, raw, region=region)
+    for name, value in corrected.items():
         if value != getattr(lead, name):
             diff[name] = {"old": getattr(lead, name), "new": value}
             values[name] = value

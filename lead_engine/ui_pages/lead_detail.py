@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from lead_engine.core.approvals import approve_lead, reject_lead, restore_lead
-from lead_engine.core.errors import LeadEngineError, NotFoundError
+from lead_engine.core.errors import ConflictError, FieldErrors, LeadEngineError, NotFoundError
 from lead_engine.core.imports.mapping import TARGET_LABELS
 from lead_engine.core.imports.rows import IMPORT_ROW_TYPE
 from lead_engine.core.inbound import read_inbound
@@ -37,34 +37,62 @@ LABELS = {
     "country": "Country (ISO)", "industry": "Industry", "employees": "Employees", "budget": "Budget",
     "message": "Message", "external_id": "External id",
 }  # fmt: skip
+# Where a value came from, in words.
+SOURCE_WORDS = {"rule": "parser", "llm": "AI", "operator": "person", "import": "import"}
+
+
+# Per lead: edits not saved yet, the reason per field they were refused, whether someone else saved meanwhile.
+PENDING_KEY, ERRORS_KEY, CONFLICT_KEY = "pending_{}", "field_errors_{}", "conflict_{}"
+
+
+def field_key_of(lead_id: str, version: int, name: str) -> str:
+    """The widget key of a field; a new version of the lead gets fresh widgets with its values."""
+    return f"field_{lead_id}_{version}_{name}"
 
 
 def field_key(lead: Lead, name: str) -> str:
-    """The widget key of a field; a new version of the lead gets fresh widgets with its values."""
-    return f"field_{lead.id}_{lead.version}_{name}"
+    return field_key_of(lead.id, lead.version, name)
 
 
 def save_corrections(lead_id: str, version: int, original: dict[str, str]) -> None:
-    """Send the fields the operator changed, checked against the version they saw."""
-    changes = {
-        name: st.session_state[f"field_{lead_id}_{version}_{name}"]
-        for name in CANONICAL_FIELDS
-        if st.session_state.get(f"field_{lead_id}_{version}_{name}", original[name]) != original[name]
-    }
+    """Send the fields the operator changed, checked against the version they saw.
+
+    What cannot be saved stays in the form: a value that is not valid is shown with its reason beside its field,
+    and edits made while someone else changed the lead are laid over the new version to be saved again.
+    """
+    typed = {name: st.session_state.get(field_key_of(lead_id, version, name), original[name]) for name in original}
+    changes = {name: value for name, value in typed.items() if value != original[name]}
+    st.session_state.pop(ERRORS_KEY.format(lead_id), None)
+    st.session_state.pop(CONFLICT_KEY.format(lead_id), None)
     if not changes:
+        st.session_state.pop(PENDING_KEY.format(lead_id), None)
         context.flash("success", "Nothing changed.")
         return
-    context.run_use_case(
-        f"Saved {', '.join(LABELS[name] for name in changes)}.",
-        lambda session: correct_lead(
-            session=session,
-            settings=context.current_settings(),
-            lead_id=lead_id,
-            version=version,
-            changes=changes,
-            actor=context.current_actor(),
-        ),
-    )
+    try:
+        with context.writing() as session:
+            correct_lead(
+                session=session, settings=context.current_settings(), lead_id=lead_id, version=version,
+                changes=changes, actor=context.current_actor(),
+            )  # fmt: skip
+    except FieldErrors as exc:
+        st.session_state[PENDING_KEY.format(lead_id)] = changes
+        st.session_state[ERRORS_KEY.format(lead_id)] = exc.errors
+        return
+    except ConflictError:
+        st.session_state[PENDING_KEY.format(lead_id)] = changes
+        st.session_state[CONFLICT_KEY.format(lead_id)] = True
+        return
+    except LeadEngineError as exc:
+        context.flash("error", str(exc))
+        return
+    st.session_state.pop(PENDING_KEY.format(lead_id), None)
+    context.flash("success", f"Saved {', '.join(LABELS[name] for name in changes)}.")
+
+
+def discard_edits(lead_id: str) -> None:
+    """Forget the edits that could not be saved; the form shows the lead as stored."""
+    for key in (PENDING_KEY, ERRORS_KEY, CONFLICT_KEY):
+        st.session_state.pop(key.format(lead_id), None)
 
 
 def approve(lead_id: str, version: int) -> None:
@@ -170,26 +198,45 @@ def show_fields(lead: Lead) -> None:
     """The parsed fields with their provenance, editable; saved against the version shown."""
     st.subheader("Lead fields")
     original = {name: getattr(lead, name) or "" for name in CANONICAL_FIELDS}
+    pending: dict[str, str] = st.session_state.get(PENDING_KEY.format(lead.id), {})
+    errors: dict[str, str] = st.session_state.get(ERRORS_KEY.format(lead.id), {})
     with st.form(f"fields_{lead.id}_{lead.version}", border=True):
         for name in CANONICAL_FIELDS:
             meta = lead.fields.get(name, {})
             value, origin = st.columns([3, 1], vertical_alignment="bottom")
             with value:
+                shown = pending.get(name, original[name])
                 if name == "message":
-                    st.text_area(LABELS[name], original[name], key=field_key(lead, name), height=120)
+                    st.text_area(LABELS[name], shown, key=field_key(lead, name), height=120)
                 else:
-                    st.text_input(LABELS[name], original[name], key=field_key(lead, name))
+                    st.text_input(LABELS[name], shown, key=field_key(lead, name))
             with origin:
-                if meta:
+                if name in pending:
+                    st.badge("not saved", color="red" if name in errors else "orange")
+                elif meta:
                     provenance = str(meta.get("provenance", "?"))
                     confidence = float(meta.get("confidence") or 0)
-                    st.badge(f"{provenance} {confidence:.0%}", color=PROVENANCE_COLOR.get(provenance, "gray"))  # type: ignore[arg-type]
+                    st.badge(f"{SOURCE_WORDS.get(provenance, provenance)} {confidence:.0%}",
+                             color=PROVENANCE_COLOR.get(provenance, "gray"))  # type: ignore[arg-type]  # fmt: skip
                 else:
                     st.badge("empty", color="gray")
-        st.form_submit_button(
+            if name in errors:
+                st.error(escape_markdown(f"{LABELS[name]}: {errors[name]}"), icon=":material/error:")
+        if errors:
+            fields = ", ".join(LABELS[name] for name in errors)
+            st.error(f"Nothing was saved: {escape_markdown(fields)} {'needs' if len(errors) == 1 else 'need'} a fix.")
+        elif st.session_state.get(CONFLICT_KEY.format(lead.id)):
+            st.warning(
+                "Someone else changed this lead while you were editing. The form shows their version with your "
+                "edits on top (marked *not saved*): check them and save again."
+            )
+        save, discard = st.columns([1, 1])
+        save.form_submit_button(
             "Save corrections", type="primary", icon=":material/save:",
             on_click=save_corrections, args=(lead.id, lead.version, original),
         )  # fmt: skip
+        if pending:
+            discard.form_submit_button("Discard my edits", on_click=discard_edits, args=(lead.id,))
 
 
 def show_actions(lead: Lead) -> None:

@@ -37,7 +37,7 @@ def test_lead_page_shows_email_as_text_and_fields_with_provenance(signed_in: App
     assert "<p onclick='x()'>Firma: <b>Muster GmbH</b></p><script>alert(1)</script>" in codes
     assert field(signed_in, "company").value == "Muster GmbH"
     badges = [element.value for element in signed_in.markdown]
-    assert ":blue-badge[rule 90%]" in badges and ":violet-badge[llm 70%]" in badges
+    assert ":blue-badge[parser 90%]" in badges and ":violet-badge[AI 70%]" in badges
     timeline = signed_in.dataframe[-1].value
     assert list(timeline["What"]) == ["received"]
 
@@ -64,7 +64,7 @@ def test_edit_and_save_records_the_operator(signed_in: AppTest, make_lead: LeadF
     assert events[-1] == ("corrected", "operator")
     # The page shows the saved value and the new provenance.
     assert field(signed_in, "company").value == "Muster GmbH"
-    assert ":green-badge[operator 100%]" in [element.value for element in signed_in.markdown]
+    assert ":green-badge[person 100%]" in [element.value for element in signed_in.markdown]
 
 
 def test_save_after_someone_else_changed_the_lead_shows_a_conflict(
@@ -84,12 +84,13 @@ def test_save_after_someone_else_changed_the_lead_shows_a_conflict(
         )
     field(signed_in, "company").set_value("Muster GmbH")
     click(signed_in, "Save corrections")
-    assert "changed by someone else" in signed_in.error[0].value
+    assert "Someone else changed this lead while you were editing" in signed_in.warning[-1].value
     company, _, _, events = read(engine, lead_id)
     assert company == "Mustr GmbH"
     assert events[-1] == ("corrected", "colleague")
-    # The form now shows the colleague's change, ready to edit again.
+    # The form now shows the colleague's change with the operator's edit on top, ready to save again.
     assert field(signed_in, "city").value == "Köln"
+    assert field(signed_in, "company").value == "Muster GmbH"
 
 
 @pytest.fixture
