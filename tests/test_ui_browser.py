@@ -48,6 +48,8 @@ def ui(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[tuple[str
             "LEAD_ENGINE_EMBEDDED_API": "true",
             "LEAD_ENGINE_API_PORT": str(api_port),
             "LEAD_ENGINE_UI_REFRESH_SECONDS": "600",
+            # Unset unless a test's settings name a Company Explorer stand-in: then the UI offers sync.
+            "LEAD_ENGINE_COMPANY_EXPLORER_URL": settings.company_explorer_url or "",
         }
     )
     command = [

@@ -24,6 +24,13 @@ CANONICAL_FIELDS: tuple[str, ...] = (
     "external_id",
 )
 
+# The key fields in words, as reasons name them ("not sure about the phone number '…'").
+FIELD_WORDS: dict[str, str] = {
+    "company": "company", "contact_name": "contact name", "email": "e-mail address", "phone": "phone number",
+}  # fmt: skip
+NO_CONTACT = "no e-mail address or phone number to reach the lead"
+NO_COMPANY_OR_EMAIL = "no company and no e-mail address found"
+
 # Headers that tell a machine-sent mail (auto-reply, bounce, bulk) from a person's; kept with lower-case names.
 AUTOMATION_HEADERS: tuple[str, ...] = (
     "auto-submitted", "x-autoreply", "x-autorespond", "precedence", "content-type", "x-failed-recipients",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, func, or_, select, update
@@ -11,15 +11,15 @@ from sqlmodel import Session, col
 
 from lead_engine.core.errors import ConflictError, FieldErrors, NotFoundError, UnprocessableError
 from lead_engine.core.job_kinds import PROCESS_JOB, PROCESS_MAX_ATTEMPTS, SYNC_JOB, process_job_key, sync_policy
-from lead_engine.core.lead_fields import CANONICAL_FIELDS
+from lead_engine.core.lead_fields import CANONICAL_FIELDS, FIELD_WORDS
 from lead_engine.core.models import Job, Lead, LeadEvent, RawMessage, utcnow
 from lead_engine.core.outbox import enqueue_job
 from lead_engine.core.parsing.normalise import normalize_country, normalize_email, normalize_phone, normalize_website
-from lead_engine.core.qualification.routing import review_deadline
+from lead_engine.core.qualification.routing import refreshed_reasons, review_deadline
 from lead_engine.core.qualification.rules import rules_source
-from lead_engine.core.qualification.scoring import apply_verdict, score_stored_lead
+from lead_engine.core.qualification.scoring import Verdict, apply_verdict, lead_values, score_stored_lead
 from lead_engine.core.settings import Settings
-from lead_engine.core.statuses import RESYNCABLE, JobStatus, LeadStatus
+from lead_engine.core.statuses import OPEN_JOB, RESYNCABLE, JobStatus, LeadStatus
 
 STATUSES = tuple(LeadStatus)
 SEARCHED = ("company", "contact_name", "email", "subject", "city", "external_id", "sender")
@@ -38,6 +38,15 @@ def enter_status(lead: Lead, status: LeadStatus, settings: Settings) -> None:
     elif status != LeadStatus.NEEDS_REVIEW:
         lead.review_due_at = None
     lead.status = status
+
+
+def lead_in_work(*, session: Session, lead_id: str, within: float = 60.0) -> bool:
+    """Whether a job of the lead (parse, sync, notify) runs now or is due within ``within`` seconds."""
+    soon = utcnow() + timedelta(seconds=within)
+    query = select(
+        exists().where(col(Job.lead_id) == lead_id, col(Job.status).in_(OPEN_JOB), col(Job.run_after) <= soon)
+    )
+    return bool(session.scalar(query))
 
 
 def record_event(*, session: Session, lead_id: str, action: str, actor: str = "system", **detail: Any) -> None:
@@ -213,14 +222,11 @@ def _corrected_value(name: str, raw: Any, *, region: str) -> str | None:
     normalizer = NORMALIZERS.get(name)
     normalized = normalizer(value, region) if normalizer else value
     if normalized is None:
-        raise ValueError(f"{value[:80]!r} is not a valid {FIELD_WORDS.get(name, name)}")
+        raise ValueError(f"{value[:80]!r} is not a valid {FIELD_WORDS.get(name, name.replace('_', ' '))}")
     limit = getattr(Lead.__table__.c[name].type, "length", None)  # type: ignore[attr-defined]
     if limit is not None and len(normalized) > limit:
         raise ValueError(f"longer than {limit} characters")
     return normalized
-
-
-FIELD_WORDS = {"email": "e-mail address", "phone": "phone number", "website": "website", "country": "country"}
 
 
 def _corrected_values(changes: dict[str, Any], *, lead: Lead, region: str) -> dict[str, str | None]:
@@ -252,10 +258,12 @@ NORMALIZERS: dict[str, Callable[[str, str], str | None]] = {
 }
 
 
-def rescore_lead(lead: Lead, settings: Settings) -> None:
+def rescore_lead(lead: Lead, settings: Settings) -> Verdict:
     """Score the lead again from its current values under the current rules (not committed)."""
     rules = rules_source(settings.rules_file).current()
-    apply_verdict(lead, score_stored_lead(lead, rules, excluded_domains=settings.own_domains))
+    verdict = score_stored_lead(lead, rules, excluded_domains=settings.own_domains)
+    apply_verdict(lead, verdict)
+    return verdict
 
 
 def correct_lead(
@@ -281,7 +289,11 @@ def correct_lead(
         meta[name] = {"provenance": "operator", "confidence": 1.0}
     lead = bump_lead(session, lead_id, version, {**values, "fields": meta})
     if diff:
-        rescore_lead(lead, settings)
+        verdict = rescore_lead(lead, settings)
+        if lead.status == LeadStatus.NEEDS_REVIEW:
+            lead.reasons = refreshed_reasons(
+                lead.reasons, corrected=set(diff), values=lead_values(lead), verdict=verdict, settings=settings
+            )
         session.add(lead)
         record_event(session=session, lead_id=lead_id, action="corrected", actor=actor, changes=diff, score=lead.score)
     session.commit()

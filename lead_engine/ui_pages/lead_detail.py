@@ -20,6 +20,7 @@ from lead_engine.core.leads import (
     get_lead,
     get_raw_message,
     is_overdue,
+    lead_in_work,
     list_events,
     reparse_lead,
     resync_lead,
@@ -37,6 +38,7 @@ LABELS = {
     "country": "Country (ISO)", "industry": "Industry", "employees": "Employees", "budget": "Budget",
     "message": "Message", "external_id": "External id",
 }  # fmt: skip
+FOLLOW_SECONDS = 1.0
 # Where a value came from, in words.
 SOURCE_WORDS = {"rule": "parser", "llm": "AI", "operator": "person", "import": "import"}
 
@@ -329,18 +331,30 @@ def choose_lead() -> None:
         st.rerun()
 
 
+def follow_lead(lead_id: str, version: int) -> None:
+    """While a job of the lead runs or is due, look again every second; show the page anew once the lead changed."""
+    with context.reading() as session:
+        current = get_lead(session=session, lead_id=lead_id).version
+    if current != version:
+        st.rerun()
+    st.caption("Working on this lead now: this page updates by itself.", help=None)
+
+
 def show_lead(lead_id: str) -> None:
     """The whole page for one lead."""
     try:
         with context.reading() as session:
             lead = get_lead(session=session, lead_id=lead_id)
             events = list_events(session=session, lead_id=lead_id)
+            in_work = lead_in_work(session=session, lead_id=lead_id)
     except NotFoundError:
         st.error(f"There is no lead with id {escape_markdown(lead_id)}.")
         if st.button("Back to inbox"):
             st.switch_page(context.INBOX)
         return
     show_header(lead)
+    if in_work:
+        st.fragment(follow_lead, run_every=FOLLOW_SECONDS)(lead.id, lead.version)
     show_actions(lead)
     show_score(lead)
     email_col, fields_col = st.columns(2, gap="large")

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from email.utils import getaddresses, parseaddr
 
 from lead_engine.core.domains import FREE_MAIL_DOMAINS, is_excluded_domain, registrable_domain
-from lead_engine.core.lead_fields import FieldValue, InboundEmail, ParsedLead
+from lead_engine.core.lead_fields import (
+    FIELD_WORDS,
+    NO_COMPANY_OR_EMAIL,
+    NO_CONTACT,
+    FieldValue,
+    InboundEmail,
+    ParsedLead,
+)
 from lead_engine.core.mime import TOO_COMPLEX
 from lead_engine.core.parsing.candidates import Candidates, Exclusions, resolve_candidates
 from lead_engine.core.parsing.html_text import bare_text, html_to_text
@@ -251,23 +258,15 @@ def is_english(text: str) -> bool:
     return english > 2 and english > 2 * sum(word in _GERMAN for word in words)
 
 
-_FIELD_WORDS = {
-    "company": "company",
-    "contact_name": "contact name",
-    "email": "e-mail address",
-    "phone": "phone number",
-}
-
-
 def _review(lead: ParsedLead, candidates: Candidates, text: str) -> None:
     if not text.strip():
         lead.reasons.append("the e-mail has no readable text")
     if not lead.value("company") and not lead.value("email"):
-        lead.reasons.append("no company and no e-mail address found")
+        lead.reasons.append(NO_COMPANY_OR_EMAIL)
     elif not lead.value("email") and not lead.value("phone"):
-        lead.reasons.append("no e-mail address or phone number to reach the lead")
+        lead.reasons.append(NO_CONTACT)
     lead.reasons += [reason for reason in candidates.rejected if reason not in lead.reasons]
-    for name, words in _FIELD_WORDS.items():
+    for name, words in FIELD_WORDS.items():
         found = lead.fields.get(name)
         if found is None:
             continue
@@ -308,7 +307,7 @@ def _parse(email: InboundEmail, settings: Settings, extractor: Extractor | None)
             agreed = second is not None and second.value == ours.value
             lead.fields[name] = FieldValue(ours.value, ours.provenance, _CONFIRMED_CONFIDENCE) if agreed else ours
             if second is not None and not agreed:
-                lead.reasons.append(f"the LLM read the {_FIELD_WORDS[name]} as '{second.value}'")
+                lead.reasons.append(f"the LLM read the {FIELD_WORDS[name]} as '{second.value}'")
     _review(lead, candidates, body)
     defects = email.extra.get("mime_defects")
     for defect in defects if isinstance(defects, list) else []:

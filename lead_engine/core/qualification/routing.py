@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from lead_engine.core.company_matching import lead_domain
+from lead_engine.core.lead_fields import FIELD_WORDS, NO_COMPANY_OR_EMAIL, NO_CONTACT
 from lead_engine.core.models import ApprovalDay, utcnow
 from lead_engine.core.qualification.scoring import Verdict
 from lead_engine.core.settings import Settings
@@ -49,6 +50,7 @@ def can_sync(values: dict[str, str | None], *, excluded: list[str]) -> bool:
 
 
 CANNOT_SYNC = "neither a company name nor a company domain: the Company Explorer needs one of them"
+SCORE_PREFIX = "score "
 
 
 def day_start(settings: Settings, now: datetime | None = None) -> datetime:
@@ -129,11 +131,11 @@ def route_lead(
         return Route(LeadStatus.REJECTED, [f"rejected as junk: {junk}"])
     reasons = list(doubts)
     if not (values.get("email") or values.get("phone")):
-        reasons.append("no e-mail address or phone number to reach the lead")
+        reasons.append(NO_CONTACT)
     if not can_sync(values, excluded=settings.own_domains):
         reasons.append(CANNOT_SYNC)
     if not verdict.qualified:
-        reasons.append(f"score {verdict.score} ({verdict.grade}) is below the qualifying score of {verdict.threshold}")
+        reasons.append(below_threshold(verdict))
     if reasons:
         return Route(LeadStatus.NEEDS_REVIEW, list(dict.fromkeys(reasons)))
     if confidence < settings.auto_approve_confidence:
@@ -147,6 +149,30 @@ def route_lead(
         return Route(LeadStatus.NEEDS_REVIEW, [f"daily auto-approval limit of {limit} reached"])
     certainty = f"fields read with {confidence:.0%} certainty"
     return Route(LeadStatus.READY, [f"approved automatically: score {verdict.score} ({verdict.grade}), {certainty}"])
+
+
+def below_threshold(verdict: Verdict) -> str:
+    return f"{SCORE_PREFIX}{verdict.score} ({verdict.grade}) is below the qualifying score of {verdict.threshold}"
+
+
+def refreshed_reasons(
+    reasons: list[str], *, corrected: set[str], values: dict[str, str | None], verdict: Verdict, settings: Settings
+) -> list[str]:
+    """A lead's review reasons after a person corrected fields: doubts about a corrected field and checks on
+    values that no longer hold are dropped, the checks that still hold stay (with the new score)."""
+    about = tuple(f"the {FIELD_WORDS[name]} " for name in corrected if name in FIELD_WORDS)
+    checks = {NO_CONTACT, NO_COMPANY_OR_EMAIL, CANNOT_SYNC}
+    kept = [
+        reason for reason in reasons
+        if reason not in checks and not reason.startswith(SCORE_PREFIX) and not any(words in reason for words in about)
+    ]  # fmt: skip
+    if not (values.get("email") or values.get("phone")):
+        kept.append(NO_CONTACT)
+    if not can_sync(values, excluded=settings.own_domains):
+        kept.append(CANNOT_SYNC)
+    if not verdict.qualified:
+        kept.append(below_threshold(verdict))
+    return list(dict.fromkeys(kept))
 
 
 def review_deadline(settings: Settings, now: datetime | None = None) -> datetime:
