@@ -283,3 +283,22 @@ def test_a_refused_save_keeps_every_edit_and_says_why_beside_each_field(
     with Session(engine) as session:
         lead = get_lead(session=session, lead_id=lead_id)
     assert (lead.company, lead.phone, lead.email) == ("Edit Neu GmbH", "+49301234567", "info@edit.example")
+
+
+def test_connection_test_results_stay_side_by_side(ui: tuple[str, str], browser: playwright_api.Browser) -> None:
+    ui_url, _ = ui
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        open_signed_in(page, ui_url)
+        page.goto(f"{ui_url}/settings")
+        heading(page, "Test connections")
+        buttons = page.get_by_role("button", name="Test connection")
+        buttons.nth(0).click()
+        page.get_by_text("(tested ", exact=False).first.wait_for(timeout=TIMEOUT_MS)
+        buttons.nth(3).click()
+        playwright_api.expect(page.get_by_text("(tested ", exact=False)).to_have_count(2, timeout=TIMEOUT_MS)
+    except Exception:
+        screenshot(page, "failure")
+        raise
+    finally:
+        page.close()

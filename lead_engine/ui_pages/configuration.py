@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pandas as pd
 import streamlit as st
 from pydantic import SecretStr
@@ -14,9 +16,10 @@ from lead_engine.core.qualification.rules import DEFAULT_RULES_FILE, rules_sourc
 from lead_engine.core.settings import Settings
 from lead_engine.embedded_api import start_embedded_api
 from lead_engine.ui_pages import context
-from lead_engine.ui_pages.widgets import escape_markdown
+from lead_engine.ui_pages.widgets import escape_markdown, local_time
 
 MASK = "•••••• (set)"
+CHECKED_KEY = "connection_checks"
 # Values that grant access even though they are not typed as secrets.
 SECRET_NAMES = ("slack_webhook_url", "n8n_callback_url")
 
@@ -66,20 +69,34 @@ def show_features(settings: Settings) -> None:
         st.caption(f"Embedded API: {api.message}")
 
 
-def show_checks(settings: Settings) -> None:
-    """A "test connection" button per outside service."""
+def run_check(service: str) -> None:
+    """Test one service with the settings in force now; keep its result beside the others' until its next test."""
+    result = CHECKS[service](context.current_settings())
+    st.session_state.setdefault(CHECKED_KEY, {})[service] = (result, datetime.now(UTC))
+
+
+def show_checks() -> None:
+    """A "test connection" button per outside service, each with the result of its last test."""
     st.subheader("Test connections")
     st.caption("The Slack test posts a short message to the channel.")
-    for column, (service, check) in zip(st.columns(len(CHECKS)), CHECKS.items(), strict=True):
+    results = st.session_state.get(CHECKED_KEY, {})
+    for column, service in zip(st.columns(len(CHECKS)), CHECKS, strict=True):
         with column, st.container(border=True):
             st.markdown(f"**{service}**")
-            if st.button("Test connection", key=f"check_{service}", width="stretch"):
-                with st.spinner(f"Testing {service}…"):
-                    result = check(settings)
+            st.button(
+                "Test connection",
+                key=f"check_{service}",
+                width="stretch",
+                on_click=run_check,
+                args=(service,),
+            )
+            if service in results:
+                result, at = results[service]
+                text = escape_markdown(f"{result.message} (tested {local_time(at)})")
                 if result.ok:
-                    st.success(escape_markdown(result.message), icon=":material/check_circle:")
+                    st.success(text, icon=":material/check_circle:")
                 else:
-                    st.error(escape_markdown(result.message), icon=":material/error:")
+                    st.error(text, icon=":material/error:")
 
 
 def show_rules(settings: Settings) -> None:
@@ -124,7 +141,7 @@ def show_password_hasher() -> None:
 st.title("Settings")
 current = context.current_settings()
 show_features(current)
-show_checks(current)
+show_checks()
 st.subheader("Active configuration")
 st.caption("From the environment and .env; secrets are never shown.")
 st.dataframe(configuration_frame(current), hide_index=True, height=420)
