@@ -3,9 +3,6 @@ their own processes, and the browser is never reloaded."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from playwright import sync_api as playwright_api
 from sqlalchemy import Engine
@@ -15,8 +12,7 @@ from lead_engine.core.lead_fields import NO_CONTACT
 from lead_engine.core.leads import get_lead
 from lead_engine.core.settings import Settings
 from tests.support.company_explorer_server import ExplorerState
-from tests.support.servers import engine_process
-from tests.test_sync_workers import worker_env
+from tests.test_import_browser import worker as worker  # the worker process, as supervisord runs it
 from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, heading, screenshot, session_cookie, sign_in
 from tests.test_ui_browser import ui as ui  # the UI process, as the other browser tests start it
 from tests.ui.conftest import LeadFactory
@@ -29,14 +25,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def settings(settings: Settings, explorer: tuple[ExplorerState, str]) -> Settings:
     """The test's settings with sync on, to the Company Explorer stand-in."""
     return settings.model_copy(update={"company_explorer_url": explorer[1]})
-
-
-@pytest.fixture
-def worker(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[None]:
-    folder = tmp_path / "worker"
-    folder.mkdir()
-    with engine_process("worker", worker_env(settings), cwd=folder):
-        yield
 
 
 def status_badge(page: playwright_api.Page, label: str) -> playwright_api.Locator:

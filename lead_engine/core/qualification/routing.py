@@ -129,13 +129,7 @@ def route_lead(
     """
     if junk:
         return Route(LeadStatus.REJECTED, [f"rejected as junk: {junk}"])
-    reasons = list(doubts)
-    if not (values.get("email") or values.get("phone")):
-        reasons.append(NO_CONTACT)
-    if not can_sync(values, excluded=settings.own_domains):
-        reasons.append(CANNOT_SYNC)
-    if not verdict.qualified:
-        reasons.append(below_threshold(verdict))
+    reasons = [*doubts, *value_checks(verdict, values=values, settings=settings)]
     if reasons:
         return Route(LeadStatus.NEEDS_REVIEW, list(dict.fromkeys(reasons)))
     if confidence < settings.auto_approve_confidence:
@@ -151,8 +145,18 @@ def route_lead(
     return Route(LeadStatus.READY, [f"approved automatically: score {verdict.score} ({verdict.grade}), {certainty}"])
 
 
-def below_threshold(verdict: Verdict) -> str:
-    return f"{SCORE_PREFIX}{verdict.score} ({verdict.grade}) is below the qualifying score of {verdict.threshold}"
+def value_checks(verdict: Verdict, *, values: dict[str, str | None], settings: Settings) -> list[str]:
+    """The review reasons the lead's values and score give: no way to reach it, nothing to sync by, a low score."""
+    reasons = []
+    if not (values.get("email") or values.get("phone")):
+        reasons.append(NO_CONTACT)
+    if not can_sync(values, excluded=settings.own_domains):
+        reasons.append(CANNOT_SYNC)
+    if not verdict.qualified:
+        reasons.append(
+            f"{SCORE_PREFIX}{verdict.score} ({verdict.grade}) is below the qualifying score of {verdict.threshold}"
+        )
+    return reasons
 
 
 def refreshed_reasons(
@@ -166,13 +170,7 @@ def refreshed_reasons(
         reason for reason in reasons
         if reason not in checks and not reason.startswith(SCORE_PREFIX) and not any(words in reason for words in about)
     ]  # fmt: skip
-    if not (values.get("email") or values.get("phone")):
-        kept.append(NO_CONTACT)
-    if not can_sync(values, excluded=settings.own_domains):
-        kept.append(CANNOT_SYNC)
-    if not verdict.qualified:
-        kept.append(below_threshold(verdict))
-    return list(dict.fromkeys(kept))
+    return list(dict.fromkeys([*kept, *value_checks(verdict, values=values, settings=settings)]))
 
 
 def review_deadline(settings: Settings, now: datetime | None = None) -> datetime:
