@@ -70,7 +70,8 @@ def test_no_sequence_of_requests_gets_a_server_error(api_schema: Any, caplog: py
             assert response.status_code < 500, (case.method, case.formatted_path, response.text[:300])
 
     with caplog.at_level(logging.ERROR):
-        Scenario.run(settings=settings(max_examples=40, stateful_step_count=6, **QUIET))
+        # Derandomized: which links a run follows is chance, and a run that never reaches a lead proves nothing.
+        Scenario.run(settings=settings(max_examples=60, stateful_step_count=6, derandomize=True, **QUIET))
     reached = {path for (path, status), _ in answers.items() if status < 400 and "{lead_id}" in path}
     assert reached, answers  # the scenarios got to real leads, not only 404s
     assert server_errors(caplog) == []
