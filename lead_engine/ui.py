@@ -134,7 +134,7 @@ def main() -> None:
     pages = [
         st.Page(context.INBOX, title="Inbox", icon=":material/inbox:", url_path="inbox", default=True),
         st.Page(context.LEAD, title="Lead", icon=":material/person:", url_path="lead"),
-        st.Page(context.REVIEW, title="Review & dead letters", icon=":material/rule:", url_path="review"),
+        st.Page(context.REVIEW, title="Review", icon=":material/rule:", url_path="review"),
         st.Page(context.IMPORT, title="Import", icon=":material/upload_file:", url_path="import"),
         st.Page(context.DASHBOARD, title="Dashboard", icon=":material/monitoring:", url_path="dashboard"),
         st.Page(context.SETTINGS, title="Settings", icon=":material/settings:", url_path="settings"),

@@ -179,7 +179,7 @@ def test_operator_corrects_a_lead_in_the_browser(ui: tuple[str, str], engine: En
             screenshot(page, "lead_markup_as_text")
 
             for name, title_text in (
-                ("Review & dead letters", "Review & dead letters"),
+                ("Review", "Review"),
                 ("Dashboard", "Dashboard"),
                 ("Settings", "Settings"),
             ):
@@ -224,8 +224,8 @@ def test_operator_restores_junk_and_reads_a_score_in_the_browser(
             ).json()["lead_id"]  # fmt: skip
             run_due_jobs(engine, settings)
 
-            page.get_by_role("link", name="Review & dead letters").click()
-            heading(page, "Review & dead letters")
+            page.get_by_role("link", name="Review").click()
+            heading(page, "Review")
             page.get_by_text("Rejected (1)", exact=True).click()
             settle(page)
             page.get_by_text("All 1 shown").click()

@@ -302,3 +302,61 @@ def test_connection_test_results_stay_side_by_side(ui: tuple[str, str], browser:
         raise
     finally:
         page.close()
+
+
+def test_rejecting_a_synced_lead_names_its_record_closes_the_popover_and_restore_brings_it_back(
+    ui: tuple[str, str], browser: playwright_api.Browser, make_lead: LeadFactory, engine: Engine
+) -> None:
+    ui_url, _ = ui
+    lead_id = make_lead(company="Schon Drin AG", status="synced", company_explorer_id="ce-4711")
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        open_signed_in(page, ui_url)
+        page.goto(f"{ui_url}/lead?id={lead_id}")
+        heading(page, "Schon Drin AG")
+        page.get_by_role("button", name="Reject").click()
+        warning = page.get_by_text("already in the Company Explorer")
+        warning.wait_for(timeout=TIMEOUT_MS)
+        assert "ce-4711" in visible_text(warning)
+        page.get_by_label("Reason").fill("duplicate")
+        page.get_by_role("button", name="Reject lead").click()
+        page.get_by_text("Rejected.").first.wait_for(timeout=TIMEOUT_MS)
+        page.get_by_role("button", name="Reject lead").wait_for(state="hidden", timeout=TIMEOUT_MS)
+        page.get_by_role("button", name="Restore").click()
+        page.get_by_text("Restored: the lead is back in review.").wait_for(timeout=TIMEOUT_MS)
+        page.get_by_text("Needs review", exact=True).first.wait_for(timeout=TIMEOUT_MS)
+        page.get_by_text("Restored to review.").first.wait_for(state="attached", timeout=TIMEOUT_MS)
+        assert "Rejected: duplicate." in visible_text(page.locator("table[role=grid]").last)  # the timeline
+    except Exception:
+        screenshot(page, "failure")
+        raise
+    finally:
+        page.close()
+    with Session(engine) as session:
+        assert get_lead(session=session, lead_id=lead_id).status == "needs_review"
+
+
+def test_review_names_leads_without_a_company_and_refuses_to_approve_one_it_cannot_sync(
+    ui: tuple[str, str], browser: playwright_api.Browser, make_lead: LeadFactory, engine: Engine
+) -> None:
+    ui_url, _ = ui
+    lead_id = make_lead(company="", status="needs_review", contact_name="Nina Neu", email="nina@gmail.com")
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        open_signed_in(page, ui_url)
+        page.get_by_role("link", name="Review").click()
+        heading(page, "Review")
+        page.get_by_text("Couldn't sync (0)").wait_for(timeout=TIMEOUT_MS)
+        assert "Nina Neu · Neue Anfrage 0" in grid_rows(page)[0]
+        page.get_by_text("All 1 shown").click()
+        page.get_by_role("button", name="Approve").click()
+        page.get_by_text("cannot approve").first.wait_for(timeout=TIMEOUT_MS)
+        page.get_by_text("Needs review (1)").wait_for(timeout=TIMEOUT_MS)
+        assert "Dead letters" not in (page.locator("body").text_content() or "")
+    except Exception:
+        screenshot(page, "failure")
+        raise
+    finally:
+        page.close()
+    with Session(engine) as session:
+        assert get_lead(session=session, lead_id=lead_id).status == "needs_review"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -57,11 +58,28 @@ def _redact(text: str, url: httpx.URL, *, reveal_path: bool) -> str:
     return text
 
 
+def _said(response: httpx.Response) -> str:
+    """What an error answer says: the message of a JSON error body (``detail``, ``message``, ``error``), else its
+    text."""
+    text = response.text.strip()
+    try:
+        body = json.loads(text) if text.startswith("{") else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for name in ("detail", "message", "error", "title"):
+            if isinstance(body.get(name), str) and body[name].strip():
+                return str(body[name]).strip()
+    return " ".join(text.split())
+
+
 def _describe(response: httpx.Response, *, reveal_path: bool = True) -> str:
+    """``POST /api/companies answered 400 Bad Request: name is required``; without a body, no colon."""
     url = response.request.url
-    text = _redact(response.text.strip().replace("\n", " "), url, reveal_path=reveal_path)
+    said = _redact(_said(response), url, reveal_path=reveal_path)[:300]
+    status = f"{response.status_code} {response.reason_phrase}".strip()
     where = _target(url, reveal_path=reveal_path)
-    return f"{response.request.method} {where} answered {response.status_code}: {text[:300]}"
+    return f"{response.request.method} {where} answered {status}" + (f": {said}" if said else "")
 
 
 def send_request(

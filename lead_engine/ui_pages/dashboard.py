@@ -28,7 +28,7 @@ def show_headline(figures: Dashboard) -> None:
         help="From the moment a lead arrived to its first successful sync, for leads synced in the period.",
         border=True,
     )  # fmt: skip
-    dead.metric("Dead letters", f"{sync.dead:,}", border=True)
+    dead.metric("Couldn't sync", f"{sync.dead:,}", border=True)
 
 
 def show_approvals(stats: dict[str, Any]) -> None:

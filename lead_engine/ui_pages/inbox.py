@@ -13,7 +13,14 @@ from lead_engine.core.db import read_session
 from lead_engine.core.exports import leads_csv
 from lead_engine.core.leads import STATUSES, count_by_status, list_leads, list_sources
 from lead_engine.ui_pages import context
-from lead_engine.ui_pages.widgets import STATUS_LOOK, leads_frame, status_label
+from lead_engine.ui_pages.widgets import (
+    STATUS_LOOK,
+    SYNC_OFF,
+    explorer_records,
+    leads_frame,
+    reject_popover,
+    status_label,
+)
 
 PERIODS = {"Any time": None, "Today": 0, "Last 7 days": 6, "Last 30 days": 29, "Custom range": -1}
 PAGE_SIZES = (25, 50, 100, 200)
@@ -140,14 +147,13 @@ def header(column: str, sort: str) -> str:
     return f"{column} {'↓' if sort.startswith('-') else '↑'}"
 
 
-def act_on_selected(action: BulkAction, lead_ids: list[str], reason_key: str = "") -> None:
+def act_on_selected(action: BulkAction, lead_ids: list[str], reason: str = "") -> None:
     """A bulk action on the ticked rows; the table starts unticked again."""
-    reason = str(st.session_state.get(reason_key, "")).strip() if reason_key else ""
     context.run_bulk(action, lead_ids, reason)
     reset_table()
 
 
-def show_bulk_actions(lead_ids: list[str]) -> None:
+def show_bulk_actions(lead_ids: list[str], in_explorer: list[str]) -> None:
     """What the operator can do with the ticked rows."""
     sync_on = context.current_settings().sync_enabled
     count, approve, reject, resync, reparse = st.columns([2, 1, 1, 1, 1], vertical_alignment="center")
@@ -156,15 +162,14 @@ def show_bulk_actions(lead_ids: list[str]) -> None:
         "Approve", icon=":material/thumb_up:", type="primary", width="stretch", key="bulk_approve",
         on_click=act_on_selected, args=(BulkAction.APPROVE, lead_ids),
     )  # fmt: skip
-    with reject.popover("Reject", icon=":material/block:", width="stretch"):
-        st.text_input("Reason", key="bulk_reason", placeholder="e.g. spam, job application")
-        st.button(
-            f"Reject {len(lead_ids)} lead{'s' * (len(lead_ids) != 1)}", key="bulk_reject",
-            on_click=act_on_selected, args=(BulkAction.REJECT, lead_ids, "bulk_reason"),
+    with reject:
+        reject_popover(
+            "bulk_reject", len(lead_ids), lambda reason: act_on_selected(BulkAction.REJECT, lead_ids, reason),
+            in_explorer=in_explorer,
         )  # fmt: skip
     resync.button(
         "Sync again", icon=":material/sync:", width="stretch", key="bulk_resync", disabled=not sync_on,
-        help=None if sync_on else "Sync to the Company Explorer is off (see Settings).",
+        help=None if sync_on else SYNC_OFF,
         on_click=act_on_selected, args=(BulkAction.RESYNC, lead_ids),
     )  # fmt: skip
     reparse.button(
@@ -213,7 +218,8 @@ def show_leads(filters: InboxFilters) -> None:
         st.rerun()
     rows = selection.selection.rows if selection else []
     if rows:
-        show_bulk_actions([leads[row].id for row in rows])
+        ticked = [leads[row] for row in rows]
+        show_bulk_actions([lead.id for lead in ticked], in_explorer=explorer_records(ticked))
     first = (page - 1) * size + 1
     info, back, forward, size_box = st.columns([5, 1, 1, 1], vertical_alignment="bottom")
     info.caption(f"Leads {first:,}–{first + len(leads) - 1:,} of {total:,} · page {page} of {pages}")

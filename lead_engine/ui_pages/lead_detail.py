@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
@@ -30,14 +29,19 @@ from lead_engine.core.parsing.parser import choose_body_text
 from lead_engine.core.qualification.routing import can_sync
 from lead_engine.core.qualification.scoring import lead_values
 from lead_engine.ui_pages import context
-from lead_engine.ui_pages.widgets import PROVENANCE_COLOR, escape_markdown, local_time, show_status
+from lead_engine.ui_pages.timeline import what_happened, who
+from lead_engine.ui_pages.widgets import (
+    FIELD_LABELS,
+    PROVENANCE_COLOR,
+    SYNC_OFF,
+    escape_markdown,
+    lead_title,
+    local_time,
+    reject_popover,
+    show_status,
+)
 
-LABELS = {
-    "company": "Company", "contact_name": "Contact", "salutation": "Salutation", "email": "E-mail",
-    "phone": "Phone", "website": "Website", "street": "Street", "postal_code": "Postal code", "city": "City",
-    "country": "Country (ISO)", "industry": "Industry", "employees": "Employees", "budget": "Budget",
-    "message": "Message", "external_id": "External id",
-}  # fmt: skip
+LABELS = FIELD_LABELS
 FOLLOW_SECONDS = 1.0
 # Where a value came from, in words.
 SOURCE_WORDS = {"rule": "parser", "llm": "AI", "operator": "person", "import": "import"}
@@ -107,9 +111,8 @@ def approve(lead_id: str, version: int) -> None:
     )
 
 
-def reject(lead_id: str, version: int) -> None:
+def reject(lead_id: str, version: int, reason: str) -> None:
     """Reject the lead as seen, with the reason typed."""
-    reason = str(st.session_state.get(f"reason_{lead_id}", "")).strip()
     context.run_use_case(
         "Rejected.",
         lambda session: reject_lead(
@@ -131,29 +134,17 @@ def resync(lead_id: str) -> None:
     """Queue the lead's sync again."""
     settings, actor = context.current_settings(), context.current_actor()
     context.run_use_case(
-        "Resync queued.", lambda session: resync_lead(session=session, settings=settings, lead_id=lead_id, actor=actor)
+        "Queued to sync again.",
+        lambda session: resync_lead(session=session, settings=settings, lead_id=lead_id, actor=actor),
     )
 
 
 def reparse(lead_id: str) -> None:
     """Queue the stored e-mail to be parsed again."""
     actor = context.current_actor()
-    context.run_use_case("Reparse queued.", lambda session: reparse_lead(session=session, lead_id=lead_id, actor=actor))
-
-
-def describe_event(event: LeadEvent) -> str:
-    """An event's details in one line of plain text."""
-    detail: dict[str, Any] = dict(event.detail)
-    if event.action == "corrected":
-        changes = detail.get("changes", {})
-        return "; ".join(f"{LABELS.get(name, name)}: {c['old']!r} → {c['new']!r}" for name, c in changes.items())
-    if "company_explorer_id" in detail:
-        return f"Company Explorer id {detail['company_explorer_id']}"
-    if event.action == "parsed":
-        changed = ", ".join(LABELS.get(name, name) for name in detail.get("changed", [])) or "nothing changed"
-        grade = f" ({detail['grade']})" if detail.get("grade") else ""
-        return f"score {detail.get('score')}{grade}; {changed}"
-    return "; ".join(f"{key}: {value}" for key, value in detail.items() if value not in (None, "", [], {}))
+    context.run_use_case(
+        "Queued to parse again.", lambda session: reparse_lead(session=session, lead_id=lead_id, actor=actor)
+    )
 
 
 def show_imported_row(body: bytes) -> None:
@@ -257,40 +248,44 @@ def show_actions(lead: Lead) -> None:
             help="Back into review; a reparse will not reject it again.",
         )  # fmt: skip
     else:
-        with reject_col.popover("Reject", icon=":material/block:", width="stretch"):
-            st.text_input("Reason", key=f"reason_{lead.id}", placeholder="e.g. spam, job application")
-            st.button("Reject lead", key="reject_confirm", on_click=reject, args=(lead.id, lead.version))
+        with reject_col:
+            reject_popover(
+                f"reject_{lead.id}", 1, lambda reason: reject(lead.id, lead.version, reason),
+                in_explorer=[lead.company_explorer_id] if lead.company_explorer_id else [],
+            )  # fmt: skip
     resync_col.button(
-        "Resync", icon=":material/sync:", width="stretch", disabled=not settings.sync_enabled,
-        help=None if settings.sync_enabled else "Sync is off: set LEAD_ENGINE_COMPANY_EXPLORER_URL.",
-        on_click=resync, args=(lead.id,),
+        "Sync again", icon=":material/sync:", width="stretch", disabled=not settings.sync_enabled,
+        help=None if settings.sync_enabled else SYNC_OFF, on_click=resync, args=(lead.id,),
     )  # fmt: skip
-    reparse_col.button("Reparse", icon=":material/refresh:", width="stretch", on_click=reparse, args=(lead.id,))
+    reparse_col.button(
+        "Parse again", icon=":material/refresh:", width="stretch", on_click=reparse, args=(lead.id,),
+        help="Read the stored e-mail again with the current rules; your corrections are kept.",
+    )  # fmt: skip
 
 
 def show_timeline(events: list[LeadEvent]) -> None:
-    """The lead's event trail, newest first, as a plain-text table."""
+    """The lead's event trail, newest first, as a plain-text table of sentences."""
     st.subheader("Timeline")
     rows = [
-        {"When": local_time(event.at), "Who": event.actor, "What": event.action.replace("_", " "),
-         "Details": describe_event(event)}
-        for event in reversed(events)
-    ]  # fmt: skip
-    st.dataframe(pd.DataFrame(rows, columns=["When", "Who", "What", "Details"]), hide_index=True)
+        {"When": local_time(event.at), "Who": who(event), "What": what_happened(event)} for event in reversed(events)
+    ]
+    st.dataframe(
+        pd.DataFrame(rows, columns=["When", "Who", "What"]), hide_index=True, width="stretch",
+        column_config={"What": st.column_config.TextColumn(width="large")},
+    )  # fmt: skip
 
 
 def show_header(lead: Lead) -> None:
     """Company and contact as the title, the status and the key facts."""
     if st.button("Back to inbox", icon=":material/arrow_back:", type="tertiary"):
         st.switch_page(context.INBOX)
-    st.title(escape_markdown(lead.company or "(no company yet)"))
+    st.title(escape_markdown(lead.company or lead_title(lead)))
     status, facts = st.columns([1, 6], vertical_alignment="center")
     with status:
         show_status(lead.status)
     score = "–" if lead.score is None else f"{lead.score}" + (f" ({lead.grade})" if lead.grade else "")
     facts.caption(
-        f"Source {escape_markdown(lead.source)} · received {local_time(lead.received_at)} · score {score}"
-        f" · version {lead.version}"
+        f"From {escape_markdown(lead.source)} · received {local_time(lead.received_at)} · score {score}"
         + (f" · Company Explorer id {escape_markdown(lead.company_explorer_id)}" if lead.company_explorer_id else "")
     )
     if lead.last_error:
@@ -324,7 +319,7 @@ def show_score(lead: Lead) -> None:
 def choose_lead() -> None:
     """No lead in the address: let the operator type or paste an id."""
     st.title("Lead")
-    st.info("Open a lead from the Inbox or from Review & dead letters, or paste its id here.")
+    st.info("Open a lead from the Inbox or from Review, or paste its id here.")
     lead_id = st.text_input("Lead id")
     if lead_id.strip():
         st.query_params["id"] = lead_id.strip()

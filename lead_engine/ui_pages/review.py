@@ -9,10 +9,17 @@ from lead_engine.core.approvals import BulkAction
 from lead_engine.core.leads import count_by_status, is_overdue, list_leads
 from lead_engine.core.models import Lead
 from lead_engine.ui_pages import context
-from lead_engine.ui_pages.widgets import lead_title, local_time, status_label
+from lead_engine.ui_pages.widgets import (
+    SYNC_OFF,
+    explorer_records,
+    lead_title,
+    local_time,
+    reject_popover,
+    status_label,
+)
 
 SHOWN = 200
-QUEUES = {"needs_review": "Needs review", "rejected": "Rejected", "dead": "Dead letters"}
+QUEUES = {"needs_review": "Needs review", "rejected": "Rejected", "dead": "Couldn't sync"}
 
 
 def reason_of(lead: Lead) -> str:
@@ -35,7 +42,7 @@ def show_queue(status: str) -> None:
             {
                 "needs_review": "Nothing needs review. New leads the rules cannot approve on their own land here.",
                 "rejected": "Nothing rejected. Junk (auto-replies, bounces, spam) and leads people rejected land here.",
-            }.get(status, "No dead letters. Leads whose sync gave up land here, with the error.")
+            }.get(status, "Every lead synced. Leads the Company Explorer would not take land here, with the reason.")
         )
         return
     frame = pd.DataFrame(
@@ -64,15 +71,17 @@ def show_queue(status: str) -> None:
         if reject_col.button("Restore", icon=":material/undo:", disabled=not chosen, width="stretch"):
             act_on(BulkAction.RESTORE, chosen)
             st.rerun()
+    elif chosen:
+        with reject_col:
+            reject_popover(
+                "review_reject", len(chosen), lambda reason: act_on(BulkAction.REJECT, chosen, reason),
+                in_explorer=explorer_records([lead for lead in leads if lead.id in set(chosen)]),
+            )  # fmt: skip
     else:
-        with reject_col.popover("Reject", icon=":material/block:", disabled=not chosen, width="stretch"):
-            reason = st.text_input("Reason", key="review_reason", placeholder="e.g. spam, job application")
-            if st.button("Reject leads", key="review_reject_confirm"):
-                act_on(BulkAction.REJECT, chosen, reason.strip())
-                st.rerun()
+        reject_col.button("Reject", icon=":material/block:", disabled=True, width="stretch")
     if resync_col.button(
-        "Resync", icon=":material/sync:", disabled=not chosen or not sync_on, width="stretch",
-        help=None if sync_on else "Sync is off: set LEAD_ENGINE_COMPANY_EXPLORER_URL.",
+        "Sync again", icon=":material/sync:", disabled=not chosen or not sync_on, width="stretch",
+        help=None if sync_on else SYNC_OFF,
     ):  # fmt: skip
         act_on(BulkAction.RESYNC, chosen)
         st.rerun()
@@ -80,12 +89,17 @@ def show_queue(status: str) -> None:
         st.switch_page(context.LEAD, query_params={"id": chosen[0]})
 
 
-st.title("Review & dead letters")
-context.show_flashes()
-with context.reading() as counting:
-    counts = count_by_status(session=counting)
-queue = st.segmented_control(
-    "Queue", list(QUEUES), format_func=lambda status: f"{QUEUES[status]} ({counts.get(status, 0):,})",
-    default="needs_review", required=True, key="review_queue", label_visibility="collapsed",
-)  # fmt: skip
-show_queue(queue or "needs_review")
+def show_review() -> None:
+    """The queues with their counts and the chosen one's leads; looked at again every few seconds."""
+    context.show_flashes()  # here: an action in this part of the page reruns only it
+    with context.reading() as counting:
+        counts = count_by_status(session=counting)
+    queue = st.segmented_control(
+        "Queue", list(QUEUES), format_func=lambda status: f"{QUEUES[status]} ({counts.get(status, 0):,})",
+        default="needs_review", required=True, key="review_queue", label_visibility="collapsed",
+    )  # fmt: skip
+    show_queue(queue or "needs_review")
+
+
+st.title("Review")
+st.fragment(show_review, run_every=context.current_settings().ui_refresh_seconds)()

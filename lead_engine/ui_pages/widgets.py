@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,24 +19,56 @@ STATUS_LOOK: dict[str, tuple[str, str, str]] = {
     "syncing": ("Syncing", "violet", "🔄"),
     "synced": ("Synced", "green", "✅"),
     "retrying": ("Retrying", "yellow", "⏳"),
-    "dead": ("Dead", "red", "⛔"),
+    "dead": ("Couldn't sync", "red", "⛔"),
     "rejected": ("Rejected", "gray", "🚫"),
 }
 # Runs in the app's own page (components v2 are not sandboxed), so the cookie is the app's.
 _cookie_writer = st.components.v2.component(
     "lead_engine_cookie", js="export default function ({ data }) { if (data) document.cookie = data; }"
 )
+FIELD_LABELS = {
+    "company": "Company", "contact_name": "Contact", "salutation": "Salutation", "email": "E-mail",
+    "phone": "Phone", "website": "Website", "street": "Street", "postal_code": "Postal code", "city": "City",
+    "country": "Country (ISO)", "industry": "Industry", "employees": "Employees", "budget": "Budget",
+    "message": "Message", "external_id": "External id",
+}  # fmt: skip
 PROVENANCE_COLOR = {"rule": "blue", "llm": "violet", "operator": "green", "import": "orange"}
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])")
 # Streamlit's Markdown turns these into links or pictures even when escaped (it scans the text after
 # unescaping): web and e-mail addresses, and :shortcodes: or :color[…]. An invisible word joiner breaks each.
 _LINK_OR_SHORTCODE = re.compile(r"(?=://)|(?i:(?<=www)(?=\.))|(?=@)|(?<=:)(?=[\w+-])")
 WORD_JOINER = "\u2060"
+SYNC_OFF = "Sync is off: no Company Explorer is set up (see Settings)."
 
 
 def set_cookie(cookie: str) -> None:
     """Set a cookie in the browser (``name=value; attributes``); the server reads it on the next page load."""
     _cookie_writer(data=cookie, key="cookie_writer", height=0)
+
+
+def _reject_and_close(key: str, on_reject: Callable[[str], None]) -> None:
+    reason = str(st.session_state.get(f"{key}_reason", "")).strip()
+    st.session_state[key] = False  # the popover closes
+    st.session_state[f"{key}_reason"] = ""
+    on_reject(reason)
+
+
+def reject_popover(key: str, count: int, on_reject: Callable[[str], None], *, in_explorer: list[str]) -> None:
+    """Reject with an optional reason; closes once done. Leads already in the Company Explorer are named: rejecting
+    them here leaves their records there."""
+    with st.popover("Reject", icon=":material/block:", width="stretch", key=key, on_change="rerun"):
+        st.text_input("Reason", key=f"{key}_reason", placeholder="e.g. spam, job application")
+        if in_explorer:
+            which = "This lead is" if count == 1 else f"{len(in_explorer)} of these leads are"
+            records = ", ".join(in_explorer[:5]) + (" …" if len(in_explorer) > 5 else "")
+            st.warning(
+                f"{which} already in the Company Explorer (record {escape_markdown(records)}). Rejecting here "
+                "does not remove it there: delete or mark it in the Company Explorer as well."
+            )
+        st.button(
+            "Reject lead" if count == 1 else f"Reject {count} leads", key=f"{key}_confirm", type="primary",
+            on_click=_reject_and_close, args=(key, on_reject),
+        )  # fmt: skip
 
 
 def status_label(status: str) -> str:
@@ -87,7 +120,14 @@ def leads_frame(leads: list[Lead]) -> pd.DataFrame:
     )
 
 
+def explorer_records(leads: list[Lead]) -> list[str]:
+    """The Company Explorer records of those leads that have one."""
+    return [lead.company_explorer_id for lead in leads if lead.company_explorer_id]
+
+
 def lead_title(lead: Lead) -> str:
-    """A short one-line name for a lead, as plain text."""
-    parts = [lead.company or "(no company)", lead.contact_name or lead.email or ""]
-    return " · ".join(part for part in parts if part)
+    """A short one-line name for a lead, as plain text: the company and who wrote; without a company, who wrote
+    and about what."""
+    person = lead.contact_name or lead.email or ""
+    parts = [lead.company, person] if lead.company else [person, lead.subject or ""]
+    return " · ".join(part for part in parts if part) or "(nothing read from it yet)"

@@ -28,7 +28,7 @@ def test_dashboard_shows_rate_median_and_errors(signed_in: AppTest, make_lead: L
     assert metrics["Leads in period"] == "3"
     assert metrics["Sync success rate"] == "50%"
     assert metrics["Median received → synced"] == "3.0 min"
-    assert metrics["Dead letters"] == "1"
+    assert metrics["Couldn't sync"] == "1"
     assert (metrics["Waiting for review"], metrics["Overdue"]) == ("1", "0")
     assert metrics["Approved automatically today"] == "0 of 100"
     tables = {tuple(table.value.columns): table.value for table in signed_in.dataframe}

@@ -39,7 +39,7 @@ def test_lead_page_shows_email_as_text_and_fields_with_provenance(signed_in: App
     badges = [element.value for element in signed_in.markdown]
     assert ":blue-badge[parser 90%]" in badges and ":violet-badge[AI 70%]" in badges
     timeline = signed_in.dataframe[-1].value
-    assert list(timeline["What"]) == ["received"]
+    assert list(timeline["What"]) == ["Received from tradingtwins."]
 
 
 def test_markup_in_lead_data_is_shown_as_text(signed_in: AppTest, make_lead: LeadFactory) -> None:
@@ -110,16 +110,16 @@ def test_resync_queues_a_sync(sync_on: None, signed_in: AppTest, make_lead: Lead
     lead_id = make_lead(status="dead", last_error="gave up after 8 attempts: HTTP 503")
     open_lead(signed_in, lead_id)
     assert "HTTP 503" in signed_in.error[0].value
-    click(signed_in, "Resync")
+    click(signed_in, "Sync again")
     _, status, _, events = read(engine, lead_id)
     assert status == "ready" and events[-1] == ("resync_requested", "operator")
     assert open_jobs(engine, lead_id, "sync") == 1
-    assert [toast.value for toast in signed_in.toast] == ["Resync queued\\."]
+    assert [toast.value for toast in signed_in.toast] == ["Queued to sync again\\."]
 
 
 def test_resync_button_is_off_without_a_company_explorer(signed_in: AppTest, make_lead: LeadFactory) -> None:
     open_lead(signed_in, make_lead(status="dead"))
-    assert next(button for button in signed_in.button if button.label == "Resync").disabled
+    assert next(button for button in signed_in.button if button.label == "Sync again").disabled
 
 
 def test_approve_marks_ready_and_queues_sync(
@@ -136,7 +136,7 @@ def test_approve_marks_ready_and_queues_sync(
 def test_reject_with_reason(signed_in: AppTest, make_lead: LeadFactory, engine: Engine) -> None:
     lead_id = make_lead(status="needs_review")
     open_lead(signed_in, lead_id)
-    signed_in.text_input(key=f"reason_{lead_id}").set_value("job application")
+    signed_in.text_input(key=f"reject_{lead_id}_reason").set_value("job application")
     click(signed_in, "Reject lead")
     _, status, _, events = read(engine, lead_id)
     assert status == "rejected" and events[-1] == ("rejected", "operator")
@@ -147,7 +147,7 @@ def test_reject_with_reason(signed_in: AppTest, make_lead: LeadFactory, engine: 
 def test_reparse_queues_the_email_again(signed_in: AppTest, make_lead: LeadFactory, engine: Engine) -> None:
     lead_id = make_lead(status="needs_review")
     open_lead(signed_in, lead_id)
-    click(signed_in, "Reparse")
+    click(signed_in, "Parse again")
     assert read(engine, lead_id)[3][-1] == ("reparse_requested", "operator")
     assert open_jobs(engine, lead_id, "process") == 1
 

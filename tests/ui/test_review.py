@@ -1,4 +1,4 @@
-"""Review & dead letters: the two queues with reasons, bulk approve and bulk resync."""
+"""Review: the two queues with reasons, bulk approve and bulk resync."""
 
 from __future__ import annotations
 
@@ -51,9 +51,9 @@ def test_bulk_resync_every_dead_letter(
     review.segmented_control(key="review_queue").set_value("dead").run()
     assert set(review.dataframe[0].value["Reason"]) == {"HTTP 503 from explorer"}
     review.checkbox(key="review_all").check().run()
-    click(review, "Resync")
+    click(review, "Sync again")
     assert statuses(engine, *dead) == ["ready", "ready"]
-    assert "No dead letters" in review.success[0].value
+    assert "Every lead synced" in review.success[0].value
 
 
 def test_empty_queues_say_so(review: AppTest) -> None:
