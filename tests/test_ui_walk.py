@@ -360,3 +360,26 @@ def test_review_names_leads_without_a_company_and_refuses_to_approve_one_it_cann
         page.close()
     with Session(engine) as session:
         assert get_lead(session=session, lead_id=lead_id).status == "needs_review"
+
+
+def test_search_finds_every_spelling_of_a_name(
+    ui: tuple[str, str], browser: playwright_api.Browser, make_lead: LeadFactory
+) -> None:
+    ui_url, _ = ui
+    for company in ("Müller Metallbau GmbH", "Mueller Logistik AG", "Muller Conseil SA", "Schmidt Bau GmbH"):
+        make_lead(company=company, status="needs_review")
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        open_signed_in(page, ui_url)
+        page.get_by_text("Leads 1–4 of 4").wait_for(timeout=TIMEOUT_MS)
+        for typed in ("muller", "Müller", "MUELLER"):
+            search = page.get_by_role("textbox", name="Search")
+            search.fill(typed)
+            search.press("Enter")
+            page.get_by_text("Leads 1–3 of 3").wait_for(timeout=TIMEOUT_MS)
+            assert not any("Schmidt" in row for row in grid_rows(page))
+    except Exception:
+        screenshot(page, "failure")
+        raise
+    finally:
+        page.close()

@@ -16,6 +16,7 @@ from lead_engine.core.errors import IngestUnavailableError, LeadEngineError, Unp
 from lead_engine.core.ids import new_id
 from lead_engine.core.inbound import PreparedIngest
 from lead_engine.core.job_kinds import PROCESS_JOB, PROCESS_MAX_ATTEMPTS, process_job_key
+from lead_engine.core.search import search_text
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "raw_messages": ("id", "received_at", "content_type", "body", "request_headers"),
     "leads": (
         "id", "raw_message_id", "status", "source", "received_at", "updated_at", "subject", "sender",
-        "reasons", "fields", "version",
+        "reasons", "fields", "version", "search_text",
     ),
     "lead_events": ("lead_id", "at", "actor", "action", "detail"),
     "jobs": (
@@ -78,7 +79,7 @@ class _Rows:
         self.tables["leads"].append(
             (
                 lead_id, raw_id, "received", item.source, received, now, item.subject[:2000] or None,
-                item.sender[:512] or None, "[]", "{}", 1,
+                item.sender[:512] or None, "[]", "{}", 1, search_text({"subject": item.subject, "sender": item.sender}),
             )
         )  # fmt: skip
         detail = self.event_detail(item.source, item.channel)

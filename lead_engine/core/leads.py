@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import exists, func, select, update
 from sqlmodel import Session, col
 
 from lead_engine.core.errors import ConflictError, FieldErrors, NotFoundError, UnprocessableError
@@ -18,11 +18,11 @@ from lead_engine.core.parsing.normalise import normalize_country, normalize_emai
 from lead_engine.core.qualification.routing import refreshed_reasons, review_deadline
 from lead_engine.core.qualification.rules import rules_source
 from lead_engine.core.qualification.scoring import Verdict, apply_verdict, lead_values, score_stored_lead
+from lead_engine.core.search import SEARCHED, relevance, search_condition, search_text
 from lead_engine.core.settings import Settings
 from lead_engine.core.statuses import OPEN_JOB, RESYNCABLE, JobStatus, LeadStatus
 
 STATUSES = tuple(LeadStatus)
-SEARCHED = ("company", "contact_name", "email", "subject", "city", "external_id", "sender")
 
 
 def has_event(*, session: Session, lead_id: str, action: str) -> bool:
@@ -63,8 +63,9 @@ def lead_conditions(
     until: datetime | None = None,
     min_score: int | None = None,
     grade: str | None = None,
+    dialect: str = "sqlite",
 ) -> list[Any]:
-    """The WHERE conditions of a lead filter (statuses and grades comma-separated)."""
+    """The WHERE conditions of a lead filter (statuses and grades comma-separated; ``q`` as core.search reads it)."""
     conditions: list[Any] = []
     if status:
         conditions.append(col(Lead.status).in_(status.split(",")))
@@ -78,9 +79,8 @@ def lead_conditions(
         conditions.append(Lead.received_at < until)
     if min_score is not None:
         conditions.append(col(Lead.score) >= min_score)
-    if q and q.strip():
-        pattern = f"%{q.strip().lower()}%"
-        conditions.append(or_(*(func.lower(getattr(Lead, name)).like(pattern) for name in SEARCHED)))
+    if q and (found := search_condition(col(Lead.search_text), q, dialect)) is not None:
+        conditions.append(found)
     return conditions
 
 
@@ -89,15 +89,17 @@ def list_leads(
 ) -> tuple[list[Lead], int]:
     """One page of leads with the total that matches the filters (see ``lead_conditions``).
 
-    ``order`` is "newest" (the latest first), "review" (by review deadline, overdue first: the queue), or a
-    column of ``SORTABLE``, descending with a leading "-" ("-score"); empty values sort last either way.
+    ``order`` is "newest" (the latest first), "review" (by review deadline, overdue first: the queue),
+    "relevance" (the best match of the search ``q`` first, then the newest), or a column of ``SORTABLE``,
+    descending with a leading "-" ("-score"); empty values sort last either way.
     """
-    conditions = lead_conditions(**filters)
+    dialect = session.get_bind().dialect.name
+    conditions = lead_conditions(dialect=dialect, **filters)
     total = session.scalar(select(func.count()).select_from(Lead).where(*conditions)) or 0
     query = (
         select(Lead)
         .where(*conditions)
-        .order_by(*lead_order(order))
+        .order_by(*lead_order(order, q=filters.get("q"), dialect=dialect))
         .limit(max(1, min(limit, 500)))
         .offset(max(0, offset))
     )
@@ -106,7 +108,9 @@ def list_leads(
 
 def iter_leads(*, session: Session, order: str = "newest", chunk: int = 1000, **filters: Any) -> Iterator[Lead]:
     """Every lead that matches the filters, in order, read a chunk at a time (for exports)."""
-    query = select(Lead).where(*lead_conditions(**filters)).order_by(*lead_order(order))
+    dialect = session.get_bind().dialect.name
+    order_by = lead_order(order, q=filters.get("q"), dialect=dialect)
+    query = select(Lead).where(*lead_conditions(dialect=dialect, **filters)).order_by(*order_by)
     yield from session.scalars(query.execution_options(yield_per=chunk))
 
 
@@ -119,11 +123,13 @@ ORDERS: dict[str, tuple[Any, ...]] = {
     "newest": (col(Lead.received_at).desc(), col(Lead.id)),
     "review": (col(Lead.review_due_at).is_(None), col(Lead.review_due_at), col(Lead.received_at), col(Lead.id)),
 }
-ORDER_PATTERN = "^(newest|review|-?(" + "|".join(SORTABLE) + "))$"
+ORDER_PATTERN = "^(newest|review|relevance|-?(" + "|".join(SORTABLE) + "))$"
 
 
-def lead_order(order: str) -> tuple[Any, ...]:
+def lead_order(order: str, *, q: str | None = None, dialect: str = "sqlite") -> tuple[Any, ...]:
     """The ORDER BY of an ``order`` name (unknown names list the newest first)."""
+    if order == "relevance":
+        return (*relevance(col(Lead.search_text), q or "", dialect), *ORDERS["newest"])
     if order in ORDERS:
         return ORDERS[order]
     column = SORTABLE.get(order.removeprefix("-"))
@@ -209,6 +215,8 @@ def bump_lead(session: Session, lead_id: str, version: int, values: dict[str, An
         )
     lead = get_lead(session=session, lead_id=lead_id)
     session.refresh(lead)
+    if not values.keys().isdisjoint(SEARCHED):
+        lead.search_text = search_text(lead)  # written with the caller's commit
     return lead
 
 

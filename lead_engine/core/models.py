@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, LargeBinary, Text, TypeDecorator, text
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, LargeBinary, Text, TypeDecorator, event, text
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
 from lead_engine.core.ids import new_id
+from lead_engine.core.search import search_text
 
 
 def utcnow() -> datetime:
@@ -100,6 +101,15 @@ class Lead(SQLModel, table=True):
     company_explorer_id: str | None = Field(default=None, max_length=255)
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     version: int = Field(default=1)
+    # The searched values folded for search (core.search); kept on every write, never shown.
+    search_text: str | None = Field(default=None, sa_column=Column(Text), exclude=True)
+
+
+@event.listens_for(Lead, "before_insert")
+@event.listens_for(Lead, "before_update")
+def _keep_search_text(_mapper: Any, _connection: Any, lead: Lead) -> None:
+    """Every ORM write of a lead refreshes its search text (bulk inserts and ``bump_lead`` set it themselves)."""
+    lead.search_text = search_text(lead)
 
 
 class LeadEvent(SQLModel, table=True):

@@ -61,7 +61,7 @@ def export_button(filters: InboxFilters) -> None:
     """The whole filtered list (every page) as CSV, in the order shown; made when it is clicked."""
     engine, sort, query = (
         context.current_engine(),
-        str(st.session_state.get("inbox_sort", DEFAULT_SORT)),
+        order_of(filters),
         filters.query(),
     )
 
@@ -125,6 +125,12 @@ def turn_page(page: int) -> None:
     st.session_state["inbox_page"] = page
 
 
+def order_of(filters: InboxFilters) -> str:
+    """The order asked for by a column's title; while searching without one, the best matches first."""
+    chosen = st.session_state.get("inbox_sort")
+    return str(chosen) if chosen else "relevance" if filters.q else DEFAULT_SORT
+
+
 def sort_by(column: str) -> None:
     """Sort the whole filtered list by a column (again: the other way round), from the first page."""
     current = st.session_state.get("inbox_sort", DEFAULT_SORT)
@@ -184,7 +190,7 @@ def show_leads(filters: InboxFilters) -> None:
     show_counts()
     size = int(st.session_state.get("inbox_size", PAGE_SIZES[1]))
     page = max(1, int(st.session_state.get("inbox_page", 1)))
-    sort = str(st.session_state.get("inbox_sort", DEFAULT_SORT))
+    sort = order_of(filters)
     query = filters.query()
     with context.reading() as session:
         leads, total = list_leads(session=session, order=sort, limit=size, offset=(page - 1) * size, **query)

@@ -16,6 +16,7 @@ from lead_engine.core.leads import enqueue_sync
 from lead_engine.core.models import Lead, LeadEvent, LeadImport, RawMessage, utcnow
 from lead_engine.core.qualification.routing import AUTO_APPROVED, Route, review_deadline
 from lead_engine.core.qualification.scoring import Verdict
+from lead_engine.core.search import search_text
 from lead_engine.core.settings import Settings
 from lead_engine.core.statuses import LeadStatus
 
@@ -72,6 +73,7 @@ def insert_new_leads(session: Session, settings: Settings, record: LeadImport, n
             grade=verdict.grade.value, score_components=verdict.as_json(), reasons=_reasons(encoded, route.reasons),
             version=1, review_due_at=due if route.status == LeadStatus.NEEDS_REVIEW else None,
         )  # fmt: skip
+        lead["search_text"] = search_text(lead)
         leads.append(lead)
         detail = {"import_id": record.id, "file": record.filename, "row": item.row}
         events.append({"lead_id": item.lead_id, "at": now, "actor": record.created_by, "action": "imported",
