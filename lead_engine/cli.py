@@ -1,4 +1,5 @@
-"""Command line: python -m lead_engine api|worker|poller|ui|migrate|init-env|info|serve|reparse|sync|rules|import."""
+"""Command line: python -m lead_engine api|worker|poller|ui|migrate|init-env|operator|info|serve|reparse|sync|rules|
+import."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from sqlmodel import Session
 
 from lead_engine.cli_import import add_import_parser, run_import_command
 from lead_engine.core.db import get_engine, run_migrations
-from lead_engine.core.env_file import ensure_env_file
+from lead_engine.core.env_file import (
+    FIRST_OPERATOR,
+    UI_USERS,
+    ensure_env_file,
+    read_operators,
+    remove_operator,
+    set_operator,
+)
 from lead_engine.core.logs import configure_logging
 from lead_engine.core.settings import Settings, get_settings, parse_duration
 
@@ -119,11 +127,46 @@ def _selected_leads(session: Session, lead_ids: list[str], since: datetime | Non
 
 def _info(settings: Settings) -> str:
     host = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host
+    sign_in = (
+        "your name and password (python -m lead_engine operator add NAME)"
+        if settings.ui_users is not None
+        else "the password LEAD_ENGINE_UI_PASSWORD in .env"
+    )
     return (
         f"  API:  http://{host}:{settings.api_port}/docs   bearer token: LEAD_ENGINE_API_TOKEN in .env\n"
-        f"  UI:   http://{host}:{settings.ui_port}        password:     LEAD_ENGINE_UI_PASSWORD in .env\n"
+        f"  UI:   http://{host}:{settings.ui_port}        sign in with {sign_in}\n"
         "  Ports: LEAD_ENGINE_API_PORT and LEAD_ENGINE_UI_PORT, in .env or the environment."
     )
+
+
+def _init_env(path: Path) -> None:
+    """Write what .env lacks and say so, with where the first operator's password is."""
+    added = ensure_env_file(path)
+    print(f"{'wrote' if added else 'using'} {path}" + (f" (generated {', '.join(added)})" if added else ""), flush=True)
+    if UI_USERS in added:
+        print(f"  first sign-in: name {FIRST_OPERATOR}, password in {path} (the comment above its line)", flush=True)
+
+
+def _operator_command(args: argparse.Namespace) -> None:
+    """Add (or give a new password to), remove or list the named operators in .env."""
+    path = Path(args.path).resolve()
+    if args.action != "list" and not args.name.strip():
+        sys.exit(f"name the operator: python -m lead_engine operator {args.action} NAME")
+    if args.action == "list":
+        print("\n".join(read_operators(path)) or f"no named operators in {path}")
+        return
+    if args.action == "remove":
+        if not remove_operator(path, args.name):
+            sys.exit(f"there is no operator {args.name!r} in {path}")
+        print(f"removed {args.name}; restart Lead Engine to end their sessions")
+        return
+    given = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    try:
+        password = set_operator(path, args.name, given)
+    except ValueError as exc:
+        sys.exit(str(exc))
+    told = "the password you gave" if given else f"this password: {password}"
+    print(f"{args.name} signs in with {told}\nRestart Lead Engine (or its UI) for it to take effect.")
 
 
 def _reparse(settings: Settings, args: argparse.Namespace) -> None:
@@ -205,8 +248,13 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("poller", help="read unseen mails from the IMAP mailbox into leads")
     commands.add_parser("ui", help="serve the Streamlit operator app")
     commands.add_parser("migrate", help="create or upgrade the database schema")
-    init = commands.add_parser("init-env", help="write .env with a generated API token and UI password")
+    init = commands.add_parser("init-env", help="write .env with a generated API token and a first operator, admin")
     init.add_argument("--path", default=".env", help="the file to write or complete (default: .env)")
+    operator = commands.add_parser("operator", help="add, remove or list the people who sign in to the UI")
+    operator.add_argument("action", choices=("add", "remove", "list"))
+    operator.add_argument("name", nargs="?", default="", help="the operator's name, recorded on every change")
+    operator.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    operator.add_argument("--path", default=".env", help="the .env file (default: .env)")
     commands.add_parser("info", help="where the API and the UI answer, and where their secrets are")
     serve = commands.add_parser("serve", help="write .env if needed, then run every program under supervisord")
     serve.add_argument("--config", default="supervisord.conf", help="the supervisord configuration to run")
@@ -234,12 +282,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve":
         from lead_engine.container import run_supervisord
 
-        ensure_env_file(Path(".env").resolve())
+        _init_env(Path(".env").resolve())
         sys.exit(run_supervisord(args.config))
     if args.command == "init-env":
-        path = Path(args.path).resolve()
-        added = ensure_env_file(path)
-        print(f"{'wrote' if added else 'using'} {path}" + (f" (generated {', '.join(added)})" if added else ""))
+        _init_env(Path(args.path).resolve())
+        return
+    if args.command == "operator":
+        _operator_command(args)
         return
     settings = get_settings()
     configure_logging(settings.log_level)

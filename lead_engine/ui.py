@@ -44,10 +44,16 @@ def show_login() -> None:
         st.title(":material/inbox: Lead Engine")
         st.caption("Sign in to watch, correct and sync incoming leads.")
         if not login_configured(settings):
-            st.error("No login is configured. Set LEAD_ENGINE_UI_PASSWORD (or LEAD_ENGINE_UI_USERS) and restart.")
+            st.error(
+                "Nobody can sign in yet. On the server, run `python -m lead_engine operator add YOUR-NAME` and "
+                "restart Lead Engine."
+            )
             return
         with st.form("login"):
-            username = st.text_input("Name", placeholder="operator", help="Leave empty for the shared password.")
+            shared = settings.ui_password is not None
+            username = st.text_input(
+                "Name", placeholder="your name", help="Leave empty for the shared password." if shared else None
+            )
             password = st.text_input("Password", type="password")
             submitted = st.form_submit_button("Sign in", type="primary", width="stretch")
         if submitted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import stat
@@ -18,6 +19,7 @@ from lead_engine.cli import main
 from lead_engine.core.env_file import ensure_env_file
 from lead_engine.core.job_handlers import run_due_jobs
 from lead_engine.core.models import Lead
+from lead_engine.core.operators import authenticate
 from lead_engine.core.settings import Settings
 from tests.conftest import API_TOKEN
 from tests.support.servers import ROOT, engine_process, free_port, wait_for_http
@@ -29,12 +31,44 @@ def test_init_env_generates_secrets_once(tmp_path: Path, capsys: pytest.CaptureF
     env_file = tmp_path / ".env"
     env_file.write_text("LEAD_ENGINE_LOG_LEVEL=DEBUG")
     main(["init-env", "--path", str(env_file)])
-    assert "generated LEAD_ENGINE_API_TOKEN, LEAD_ENGINE_UI_PASSWORD" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "generated LEAD_ENGINE_API_TOKEN, LEAD_ENGINE_UI_USERS" in out and "first sign-in: name admin" in out
     first = env_file.read_text()
     assert first.startswith("LEAD_ENGINE_LOG_LEVEL=DEBUG\nLEAD_ENGINE_API_TOKEN=")
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     assert ensure_env_file(env_file) == []
     assert env_file.read_text() == first
+    # The first operator is named: their name, not "operator", goes on every change they make.
+    password = re.search(r"name admin, password (\S+)\.", first)
+    assert password is not None and "LEAD_ENGINE_UI_PASSWORD" not in first
+    settings = Settings(_env_file=env_file)  # type: ignore[call-arg]
+    assert authenticate(settings, "admin", password.group(1)) == "admin"
+    assert authenticate(settings, "", password.group(1)) is None
+
+
+def test_operators_are_added_reset_and_removed_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_file = tmp_path / ".env"
+    main(["init-env", "--path", str(env_file)])
+    main(["operator", "add", "anna", "--path", str(env_file)])
+    anna = re.search(r"anna signs in with this password: (\S+)", capsys.readouterr().out)
+    assert anna is not None
+    monkeypatch.setattr("sys.stdin", io.StringIO("a new password for admin\n"))
+    main(["operator", "add", "admin", "--password-stdin", "--path", str(env_file)])
+    assert "First sign-in" not in env_file.read_text()  # the generated password's note goes with it
+    settings = Settings(_env_file=env_file)  # type: ignore[call-arg]
+    assert authenticate(settings, "anna", anna.group(1)) == "anna"
+    assert authenticate(settings, "admin", "a new password for admin") == "admin"
+    capsys.readouterr()
+    main(["operator", "list", "--path", str(env_file)])
+    assert capsys.readouterr().out.split() == ["admin", "anna"]
+    main(["operator", "remove", "anna", "--path", str(env_file)])
+    assert authenticate(Settings(_env_file=env_file), "anna", anna.group(1)) is None  # type: ignore[call-arg]
+    for wrong in (["remove", "bob"], ["add", "two words"], ["add"]):
+        with pytest.raises(SystemExit) as refused:
+            main(["operator", *wrong, "--path", str(env_file)])
+        assert isinstance(refused.value.code, str)  # a sentence, not a traceback
 
 
 @pytest.mark.slow
