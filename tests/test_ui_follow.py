@@ -58,7 +58,7 @@ def test_the_lead_page_follows_a_sync_and_drops_reasons_a_correction_answered(
             page.get_by_text("Approved; sync queued.").wait_for(timeout=TIMEOUT_MS)
             # No reload: the page notices the worker's sync by itself.
             status_badge(page, "Synced").wait_for(timeout=TIMEOUT_MS)
-            page.get_by_text("Company Explorer id", exact=False).first.wait_for(timeout=TIMEOUT_MS)
+            page.get_by_text("Company Explorer record", exact=False).first.wait_for(timeout=TIMEOUT_MS)
             playwright_api.expect(page.get_by_text("Working on this lead now")).to_have_count(0, timeout=TIMEOUT_MS)
             screenshot(page, "lead_followed")
         except Exception:

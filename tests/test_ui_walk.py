@@ -383,3 +383,39 @@ def test_search_finds_every_spelling_of_a_name(
         raise
     finally:
         page.close()
+
+
+def test_a_lead_opened_from_the_inbox_walks_its_list_by_keyboard(
+    ui: tuple[str, str], browser: playwright_api.Browser, make_lead: LeadFactory, engine: Engine
+) -> None:
+    ui_url, _ = ui
+    ids = [make_lead(company=name, status="needs_review") for name in ("Alpha GmbH", "Beta GmbH", "Gamma GmbH")]
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = context.new_page()
+    try:
+        open_signed_in(page, ui_url)
+        page.get_by_text("Leads 1–3 of 3").wait_for(timeout=TIMEOUT_MS)
+        with context.expect_page() as opened:  # the Open link of the first row, in a new tab
+            box = table_box(page)
+            link = (box["x"] + TICK_COLUMN + 14, box["y"] + ROW_HEIGHT * 1.5)
+            page.mouse.move(*link)
+            page.mouse.click(*link)
+        tab = opened.value
+        heading(tab, "Gamma GmbH")  # newest first
+        tab.get_by_text("Lead 1 of 3 in the list").wait_for(timeout=TIMEOUT_MS)
+        tab.keyboard.press("Alt+N")
+        heading(tab, "Beta GmbH")
+        tab.get_by_text("Lead 2 of 3 in the list").wait_for(timeout=TIMEOUT_MS)
+        tab.keyboard.press("Alt+A")
+        tab.get_by_text("Ready", exact=True).first.wait_for(timeout=TIMEOUT_MS)  # the status badge
+        tab.keyboard.press("Alt+P")
+        heading(tab, "Gamma GmbH")
+    except Exception:
+        screenshot(page, "failure")
+        raise
+    finally:
+        context.close()
+    with Session(engine) as session:
+        assert [get_lead(session=session, lead_id=lead_id).status for lead_id in ids] == [
+            "needs_review", "ready", "needs_review",
+        ]  # fmt: skip

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     company_explorer_url: str | None = None
     company_explorer_token: SecretStr | None = None
     company_explorer_timeout: float = 10.0
+    # Where a person opens a company in the Company Explorer, "{id}" standing for its id; unset shows the id.
+    company_explorer_record_url: str | None = None
     slack_webhook_url: str | None = None
     n8n_callback_url: str | None = None
     notify_timeout: float = 10.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,6 +27,35 @@ INBOX, LEAD, REVIEW, IMPORT, DASHBOARD, SETTINGS = (
     "ui_pages/configuration.py",
 )
 ACTOR_KEY, FLASH_KEY = "actor", "flashes"
+# The leads of the list last shown (an Inbox page or a Review queue), in its order: the lead page's previous/next.
+# Kept per browser tab and, for links opened in a new tab, by a short token in the link (``list=``).
+SEQUENCE_KEY, SEQUENCE_FROM, SEQUENCE_PARAM = "lead_sequence", "lead_sequence_from", "list"
+KEPT_SEQUENCES = 2000
+
+
+@st.cache_resource(show_spinner=False)
+def _sequences() -> OrderedDict[str, tuple[str, list[str]]]:
+    return OrderedDict()
+
+
+def remember_sequence(lead_ids: list[str], shown_on: str) -> str:
+    """Keep the order of the leads just shown, for previous/next on the lead page; returns the list's token."""
+    st.session_state[SEQUENCE_KEY], st.session_state[SEQUENCE_FROM] = lead_ids, shown_on
+    token = hashlib.sha256(" ".join([shown_on, *lead_ids]).encode()).hexdigest()[:16]
+    kept = _sequences()
+    kept[token] = (shown_on, lead_ids)
+    kept.move_to_end(token)
+    while len(kept) > KEPT_SEQUENCES:
+        kept.popitem(last=False)
+    return token
+
+
+def remembered_sequence() -> tuple[str, list[str]]:
+    """Where the lead page was opened from and that list's leads: by the link's token, else this tab's last list."""
+    kept = _sequences().get(str(st.query_params.get(SEQUENCE_PARAM, "")))
+    if kept is not None:
+        return kept
+    return str(st.session_state.get(SEQUENCE_FROM, "")), list(st.session_state.get(SEQUENCE_KEY, []))
 
 
 @st.cache_resource(show_spinner=False)

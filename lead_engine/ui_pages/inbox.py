@@ -201,8 +201,9 @@ def show_leads(filters: InboxFilters) -> None:
             st.info("No lead matches these filters. Clear the search or widen the period.")
         return
     pages = max(1, -(-total // size))
+    token = context.remember_sequence([lead.id for lead in leads], "inbox")
     frame = leads_frame(leads)
-    frame.insert(0, "Open", [f"/lead?id={lead.id}" for lead in leads])
+    frame.insert(0, "Open", [f"/lead?id={lead.id}&{context.SEQUENCE_PARAM}={token}" for lead in leads])
     config: dict[str, Any] = {
         name: st.column_config.Column(header(name, sort), width=WIDTHS[name]) for name in SORT_KEYS
     }

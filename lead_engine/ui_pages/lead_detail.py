@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
@@ -240,7 +241,8 @@ def show_actions(lead: Lead) -> None:
     approve_col.button(
         "Approve", icon=":material/thumb_up:", type="primary", width="stretch",
         disabled=lead.status in ("syncing", "synced") or not syncable, on_click=approve, args=(lead.id, lead.version),
-        help=None if syncable else "Add the company or its website first: the Company Explorer needs one of them.",
+        help="Alt+A" if syncable else "Add the company or its website first: the Company Explorer needs one of them.",
+        shortcut="Alt+A",
     )  # fmt: skip
     if lead.status == "rejected":
         reject_col.button(
@@ -275,10 +277,45 @@ def show_timeline(events: list[LeadEvent]) -> None:
     )  # fmt: skip
 
 
+def go_to(lead_id: str) -> None:
+    st.query_params["id"] = lead_id
+
+
+def show_neighbours(lead_id: str, previous: Any, position: Any, following: Any) -> None:
+    """Previous and next lead of the list the operator came from (Inbox page or Review queue), as it was shown."""
+    _, sequence = context.remembered_sequence()
+    if lead_id not in sequence:
+        return
+    at = sequence.index(lead_id)
+    previous.button(
+        "Previous", icon=":material/chevron_left:", width="stretch", disabled=at == 0, shortcut="Alt+P",
+        on_click=go_to, args=(sequence[max(at - 1, 0)],), help="Alt+P",
+    )  # fmt: skip
+    position.caption(f"Lead {at + 1} of {len(sequence)} in the list")
+    following.button(
+        "Next", icon=":material/chevron_right:", width="stretch", disabled=at == len(sequence) - 1,
+        shortcut="Alt+N", on_click=go_to, args=(sequence[min(at + 1, len(sequence) - 1)],), help="Alt+N",
+    )  # fmt: skip
+
+
+def explorer_record(record_id: str) -> str:
+    """The lead's Company Explorer record: a link where the record URL is configured, else its id."""
+    template = context.current_settings().company_explorer_record_url
+    shown = f"Company Explorer record {escape_markdown(record_id)}"
+    if not template or "{id}" not in template:
+        return shown
+    url = template.replace("{id}", quote(record_id, safe=""))
+    if not url.startswith(("https://", "http://")):
+        return shown
+    return f"[{shown}]({url.replace(')', '%29').replace(' ', '%20')})"
+
+
 def show_header(lead: Lead) -> None:
     """Company and contact as the title, the status and the key facts."""
-    if st.button("Back to inbox", icon=":material/arrow_back:", type="tertiary"):
-        st.switch_page(context.INBOX)
+    back, previous, position, following = st.columns([3, 1, 2, 1], vertical_alignment="center")
+    if back.button("Back to the list", icon=":material/arrow_back:", type="tertiary"):
+        st.switch_page(context.REVIEW if context.remembered_sequence()[0] == "review" else context.INBOX)
+    show_neighbours(lead.id, previous, position, following)
     st.title(escape_markdown(lead.company or lead_title(lead)))
     status, facts = st.columns([1, 6], vertical_alignment="center")
     with status:
@@ -286,7 +323,7 @@ def show_header(lead: Lead) -> None:
     score = "–" if lead.score is None else f"{lead.score}" + (f" ({lead.grade})" if lead.grade else "")
     facts.caption(
         f"From {escape_markdown(lead.source)} · received {local_time(lead.received_at)} · score {score}"
-        + (f" · Company Explorer id {escape_markdown(lead.company_explorer_id)}" if lead.company_explorer_id else "")
+        + (f" · {explorer_record(lead.company_explorer_id)}" if lead.company_explorer_id else "")
     )
     if lead.last_error:
         st.error(f"Last error: {escape_markdown(lead.last_error)}", icon=":material/error:")

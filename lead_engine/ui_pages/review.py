@@ -45,6 +45,7 @@ def show_queue(status: str) -> None:
             }.get(status, "Every lead synced. Leads the Company Explorer would not take land here, with the reason.")
         )
         return
+    context.remember_sequence([lead.id for lead in leads], "review")
     frame = pd.DataFrame(
         [
             {"Status": "Overdue" if is_overdue(lead) else status_label(lead.status),

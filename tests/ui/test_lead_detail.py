@@ -204,3 +204,30 @@ def test_an_imported_lead_shows_its_file_row_and_cells(signed_in: AppTest, engin
     assert list(cells["Field"]) == ["Company", "E-mail", "Message / notes"]
     assert list(cells["Value"]) == ["**Fett** GmbH", "fett@fett.de", "[klick](http://evil.example)"]
     assert ":orange-badge[import 50%]" in [element.value for element in signed_in.markdown]
+
+
+def test_the_company_explorer_record_is_a_link_when_its_address_is_configured(
+    signed_in: AppTest, make_lead: LeadFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lead_id = make_lead(status="synced", company_explorer_id="c/47 11)")
+    open_lead(signed_in, lead_id)
+    assert any("Company Explorer record c/47 11\\)" in caption.value for caption in signed_in.caption)
+    monkeypatch.setenv("LEAD_ENGINE_COMPANY_EXPLORER_RECORD_URL", "https://ce.example/companies/{id}")
+    get_settings.cache_clear()
+    open_lead(signed_in, lead_id)
+    link = "(https://ce.example/companies/c%2F47%2011%29)"
+    assert any(link in caption.value for caption in signed_in.caption), [c.value for c in signed_in.caption]
+    get_settings.cache_clear()
+
+
+def test_previous_and_next_walk_the_list_the_operator_came_from(signed_in: AppTest, make_lead: LeadFactory) -> None:
+    first, second, third = (make_lead(company=name) for name in ("Erste GmbH", "Zweite GmbH", "Dritte GmbH"))
+    signed_in.session_state["lead_sequence"] = [first, second, third]
+    open_lead(signed_in, second)
+    assert any(caption.value == "Lead 2 of 3 in the list" for caption in signed_in.caption)
+    click(signed_in, "Next")
+    assert signed_in.title[0].value == "Dritte GmbH"
+    assert next(button for button in signed_in.button if button.label == "Next").disabled
+    click(signed_in, "Previous")
+    click(signed_in, "Previous")
+    assert signed_in.title[0].value == "Erste GmbH"
