@@ -15,7 +15,8 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import Message
+from email import policy as email_policy
+from email.message import EmailMessage, Message
 
 from lead_engine.core.lead_fields import AUTOMATION_HEADERS, InboundEmail
 from lead_engine.core.parsing.html_text import html_to_text
@@ -277,3 +278,22 @@ def email_input_from_mime(raw: bytes, *, source: str = "email") -> InboundEmail:
         headers=content.headers,
         extra=extra,
     )
+
+
+def as_eml(inbound: InboundEmail, *, sender: str | None, subject: str | None, received_at: datetime) -> bytes:
+    """The mail as an .eml file: the raw MIME as received, or one made of what the API was sent (sender and
+    subject as stored when the e-mail lacks them)."""
+    if inbound.raw_mime:
+        return inbound.raw_mime
+    message = EmailMessage(policy=email_policy.SMTP)
+    for name, value in (("From", inbound.sender or sender), ("Subject", inbound.subject or subject)):
+        if value and (value := " ".join(value.split())):
+            try:
+                message[name] = value
+            except ValueError:  # not a header the mail library will write: the text keeps it
+                message.set_content(f"{name}: {value}")
+    message["Date"] = email.utils.format_datetime(inbound.received_at or received_at)
+    message.set_content(inbound.text or "")
+    if inbound.html.strip():
+        message.add_alternative(inbound.html, subtype="html")
+    return message.as_bytes()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from email import policy
+from email.parser import BytesHeaderParser
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +27,7 @@ from lead_engine.core.leads import (
     reparse_lead,
     resync_lead,
 )
+from lead_engine.core.mime import as_eml
 from lead_engine.core.models import Lead, LeadEvent
 from lead_engine.core.parsing.parser import choose_body_text
 from lead_engine.core.qualification.routing import can_sync
@@ -177,8 +180,12 @@ def show_email(lead: Lead) -> None:
         email = None
     if email is None:
         return
-    st.text(f"From: {email.sender or lead.sender or '–'}")
-    st.text(f"Subject: {email.subject or lead.subject or '–'}")
+    st.code("\n".join(f"{name}: {value}" for name, value in shown_headers(email, lead)), language=None, wrap_lines=True)
+    eml = as_eml(email, sender=lead.sender, subject=lead.subject, received_at=lead.received_at)
+    st.download_button(
+        "Download .eml", eml, file_name=f"lead-{lead.id}.eml", mime="message/rfc822",
+        icon=":material/download:", help="The e-mail as received (or as sent to the API), for a mail program.",
+    )  # fmt: skip
     tabs = ["Text", "HTML source"] if email.html.strip() else ["Text"]
     shown = st.tabs(tabs)
     with shown[0]:
@@ -186,6 +193,24 @@ def show_email(lead: Lead) -> None:
     if len(shown) > 1:
         with shown[1]:
             st.code(email.html, language="html", wrap_lines=True, height=460)
+
+
+SHOWN_HEADERS = ("From", "Reply-To", "To", "Cc", "Date", "Subject", "Message-ID")
+
+
+def shown_headers(email: InboundEmail, lead: Lead) -> list[tuple[str, str]]:
+    """The headers a person checks, as plain text: from the raw mail, else what the API was sent."""
+    if email.raw_mime:
+        parsed = BytesHeaderParser(policy=policy.default).parsebytes(email.raw_mime)
+        found = [(name, " ".join(str(parsed.get(name, "")).split())) for name in SHOWN_HEADERS]
+        return [(name, value[:500]) for name, value in found if value]
+    when = local_time(email.received_at or lead.received_at)
+    found = [
+        ("From", email.sender or lead.sender or ""),
+        ("Date", when),
+        ("Subject", email.subject or lead.subject or ""),
+    ]
+    return [(name, value[:500]) for name, value in found if value]
 
 
 def show_fields(lead: Lead) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from email import message_from_bytes
+from email.policy import default
+
 import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import Session
@@ -9,7 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from lead_engine.core.imports.lifecycle import claim_import, create_import, start_import
 from lead_engine.core.imports.runner import run_import
-from lead_engine.core.leads import correct_lead, get_lead, list_events
+from lead_engine.core.inbound import read_inbound
+from lead_engine.core.leads import correct_lead, get_lead, get_raw_message, list_events
+from lead_engine.core.mime import as_eml
 from lead_engine.core.models import Job, Lead
 from lead_engine.core.settings import get_settings
 from tests.ui.conftest import XSS, LeadFactory, click, field, open_lead
@@ -231,3 +236,28 @@ def test_previous_and_next_walk_the_list_the_operator_came_from(signed_in: AppTe
     click(signed_in, "Previous")
     click(signed_in, "Previous")
     assert signed_in.title[0].value == "Erste GmbH"
+
+
+def test_the_email_shows_its_headers_and_downloads_as_eml(
+    signed_in: AppTest, make_lead: LeadFactory, engine: Engine
+) -> None:
+    lead_id = make_lead(text="Firma: Muster GmbH\nBitte um Rückruf", html="<p>Firma: <b>Muster GmbH</b></p>")
+    open_lead(signed_in, lead_id)
+    headers = next(code.value for code in signed_in.code if code.value.startswith("From:"))
+    assert "From: noreply@tradingtwins.com" in headers and "Subject: Neue Anfrage 0" in headers
+    assert [element.proto.label for element in signed_in.get("download_button")] == ["Download .eml"]
+    with Session(engine) as session:
+        lead = get_lead(session=session, lead_id=lead_id)
+        raw = get_raw_message(session=session, lead_id=lead_id)
+    eml = message_from_bytes(
+        as_eml(
+            read_inbound(raw.content_type, raw.body, source=lead.source),
+            sender=None,
+            subject=None,
+            received_at=lead.received_at,
+        ),
+        policy=default,
+    )
+    assert eml["From"] == "noreply@tradingtwins.com" and eml["Subject"] == "Neue Anfrage 0"
+    assert "Bitte um Rückruf" in eml.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "<b>Muster GmbH</b>" in eml.get_body(("html",)).get_content()  # type: ignore[union-attr]
