@@ -108,12 +108,18 @@ def test_serve_relays_every_program_and_stops_cleanly(tmp_path: Path) -> None:
             for line in (tmp_path / ".env").read_text().splitlines()
             if line.startswith("LEAD_ENGINE_API_TOKEN=")
         )
-        assert (
-            httpx.get(
-                f"http://127.0.0.1:{api_port}/api/leads", headers={"Authorization": f"Bearer {token}"}
-            ).status_code
-            == 200
-        )
+        headers = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(f"http://127.0.0.1:{api_port}/api/leads", headers=headers).status_code == 200
+        # Stopped only once the worker works (a program stopped while it still starts may not exit cleanly).
+        created = httpx.post(
+            f"http://127.0.0.1:{api_port}/api/ingest", json={"subject": "Anfrage", "raw_body": "Firma: Muster GmbH"},
+            headers=headers,
+        )  # fmt: skip
+        lead_url = f"http://127.0.0.1:{api_port}/api/leads/{created.json()['lead_id']}"
+        deadline = time.monotonic() + 60
+        while httpx.get(lead_url, headers=headers).json()["status"] == "received":
+            assert time.monotonic() < deadline, "the worker did not process the lead"
+            time.sleep(0.2)
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=60)

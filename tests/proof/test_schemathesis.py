@@ -61,7 +61,11 @@ def test_no_single_request_gets_a_server_error(api_schema: Any, caplog: pytest.L
 def test_no_sequence_of_requests_gets_a_server_error(api_schema: Any, caplog: pytest.LogCaptureFixture) -> None:
     answers: Counter[tuple[str, int]] = Counter()
 
-    class Scenario(api_schema.as_state_machine()):  # type: ignore[misc]
+    # Sequences over leads: the import operations (which need an uploaded file to get anywhere) would take most
+    # of the steps; each of them is covered on its own above and by the import tests.
+    leads_only = api_schema.exclude(path_regex="^/api/imports")
+
+    class Scenario(leads_only.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
             return {"headers": AUTH, "timeout": 30}
 
