@@ -287,11 +287,8 @@ def as_eml(inbound: InboundEmail, *, sender: str | None, subject: str | None, re
         return inbound.raw_mime
     message = EmailMessage(policy=email_policy.SMTP)
     for name, value in (("From", inbound.sender or sender), ("Subject", inbound.subject or subject)):
-        if value and (value := " ".join(value.split())):
-            try:
-                message[name] = value
-            except ValueError:  # not a header the mail library will write: the text keeps it
-                message.set_content(f"{name}: {value}")
+        if value and (value := " ".join(value.split())):  # one line: no header can be smuggled in
+            message[name] = value
     message["Date"] = email.utils.format_datetime(inbound.received_at or received_at)
     message.set_content(inbound.text or "")
     if inbound.html.strip():

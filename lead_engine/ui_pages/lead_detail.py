@@ -45,7 +45,6 @@ from lead_engine.ui_pages.widgets import (
     show_status,
 )
 
-LABELS = FIELD_LABELS
 FOLLOW_SECONDS = 1.0
 # Where a value came from, in words.
 SOURCE_WORDS = {"rule": "parser", "llm": "AI", "operator": "person", "import": "import"}
@@ -96,7 +95,7 @@ def save_corrections(lead_id: str, version: int, original: dict[str, str]) -> No
         context.flash("error", str(exc))
         return
     st.session_state.pop(PENDING_KEY.format(lead_id), None)
-    context.flash("success", f"Saved {', '.join(LABELS[name] for name in changes)}.")
+    context.flash("success", f"Saved {', '.join(FIELD_LABELS[name] for name in changes)}.")
 
 
 def discard_edits(lead_id: str) -> None:
@@ -226,9 +225,9 @@ def show_fields(lead: Lead) -> None:
             with value:
                 shown = pending.get(name, original[name])
                 if name == "message":
-                    st.text_area(LABELS[name], shown, key=field_key(lead, name), height=120)
+                    st.text_area(FIELD_LABELS[name], shown, key=field_key(lead, name), height=120)
                 else:
-                    st.text_input(LABELS[name], shown, key=field_key(lead, name))
+                    st.text_input(FIELD_LABELS[name], shown, key=field_key(lead, name))
             with origin:
                 if name in pending:
                     st.badge("not saved", color="red" if name in errors else "orange")
@@ -240,9 +239,9 @@ def show_fields(lead: Lead) -> None:
                 else:
                     st.badge("empty", color="gray")
             if name in errors:
-                st.error(escape_markdown(f"{LABELS[name]}: {errors[name]}"), icon=":material/error:")
+                st.error(escape_markdown(f"{FIELD_LABELS[name]}: {errors[name]}"), icon=":material/error:")
         if errors:
-            fields = ", ".join(LABELS[name] for name in errors)
+            fields = ", ".join(FIELD_LABELS[name] for name in errors)
             st.error(f"Nothing was saved: {escape_markdown(fields)} {'needs' if len(errors) == 1 else 'need'} a fix.")
         elif st.session_state.get(CONFLICT_KEY.format(lead.id)):
             st.warning(
