@@ -15,6 +15,7 @@ from lead_engine.core.parsing.normalise import (
     normalize_email,
     normalize_employees,
     normalize_message,
+    normalize_phone,
     normalize_salutation,
     normalize_website,
     read_phone,
@@ -26,8 +27,9 @@ from lead_engine.core.parsing.normalise import (
     split_postal_city,
 )
 from lead_engine.core.parsing.profiles import MACHINE_LOCAL_PARTS, is_vendor_name
-from lead_engine.core.parsing.signature import has_legal_form
+from lead_engine.core.parsing.signature import find_phones, has_legal_form
 
+_NOT_DIGIT = re.compile(r"\D+")
 _POSTAL_CODE = re.compile(r"^(?:[A-Z]{1,2}-)?[A-Z0-9][A-Z0-9 -]{2,9}$", re.IGNORECASE)
 # Order of resolution: country first, because it is the region for reading phone numbers.
 # Phone numbers last but one: the address, country and domains before them say which country they are in.
@@ -47,6 +49,21 @@ class Exclusions:
     emails: set[str] = field(default_factory=set)
     phones: set[str] = field(default_factory=set)
     companies: set[str] = field(default_factory=set)
+    # Operator text whose phone numbers join ``phones`` only once a lead's number could be one of them: finding
+    # numbers is the dearest step of a parse, and most leads' numbers appear nowhere in the operator's text.
+    phone_text: str = ""
+    phone_region: str = ""
+
+    def excludes_phone(self, number: str) -> bool:
+        """Whether an E.164 number is the operator's or a platform's."""
+        if number not in self.phones and self.phone_text and _may_hold_number(self.phone_text, number):
+            self.phones |= {
+                found
+                for raw in find_phones(self.phone_text, region=self.phone_region)
+                if (found := normalize_phone(raw, self.phone_region))
+            }
+            self.phone_text = ""
+        return number in self.phones
 
     def excludes_email(self, address: str) -> bool:
         """Whether an address is the operator's, a platform's or a machine's."""
@@ -59,6 +76,13 @@ class Exclusions:
         """Whether a site belongs to the operator or a platform."""
         host = url.split("://", 1)[-1]
         return is_excluded_domain(host, self.domains)
+
+
+def _may_hold_number(text: str, number: str) -> bool:
+    # A number read from a text ends in digits written there, whatever its prefix, spacing or national trunk
+    # digit: when the last five are nowhere among the text's digits, no number in it can be this one.
+    digits = _NOT_DIGIT.sub("", text)
+    return not digits.isascii() or number[-5:] in digits
 
 
 # A street value that goes on with a postcode: "Industriestraße 5, 73728 Esslingen".
@@ -188,7 +212,7 @@ def _is_excluded(name: str, value: str, exclusions: Exclusions) -> bool:
     if name == "website":
         return exclusions.excludes_website(value)
     if name == "phone":
-        return value in exclusions.phones
+        return exclusions.excludes_phone(value)
     if name == "company":
         return value.casefold() in exclusions.companies
     return False

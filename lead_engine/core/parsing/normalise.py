@@ -243,11 +243,42 @@ def normalize_country(value: str | None) -> str | None:
     return None
 
 
+# A given name and a family name, each capitalised, maybe double-barrelled ("Anna-Lena Schmidt-Weber").
+_PLAIN_NAME_WORD = re.compile(r"[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)?")
+
+
+@lru_cache(maxsize=1)
+def _name_vocabulary() -> frozenset[str]:
+    # Every word nameparser treats as more than a plain name: titles, prefixes ("von"), suffixes, conjunctions.
+    constants = _name_constants()
+    sets = (
+        constants.titles, constants.first_name_titles, constants.conjunctions, constants.prefixes,
+        constants.non_first_name_prefixes, constants.bound_first_names, constants.suffix_acronyms,
+        constants.suffix_acronyms_ambiguous, constants.suffix_not_acronyms, constants.capitalization_exceptions,
+    )  # fmt: skip
+    return frozenset(str(word).lower() for words in sets for word in words)
+
+
+def _is_plain_name(value: str) -> bool:
+    """Whether a name is two plain capitalised words that nameparser would read as first and last name."""
+    words = value.split(" ")
+    if len(words) != 2 or not all(_PLAIN_NAME_WORD.fullmatch(word) for word in words):
+        return False
+    vocabulary = _name_vocabulary()
+    return not any(part.lower() in vocabulary for word in words for part in (word, *word.split("-")))
+
+
 def split_contact_name(value: str | None) -> tuple[str | None, str | None]:
     """Split "Herr Dr. Thomas Müller" into salutation "Herr" and name "Thomas Müller"; titles are dropped."""
     value = clean_value(value)
     if not value or "@" in value or sum(ch.isdigit() for ch in value) > 0:
         return None, None
+    # What nameparser answers for "Anna Schmidt" and "Herr Thomas Schmidt", at a fiftieth of the cost.
+    first, _, rest = value.partition(" ")
+    if (salutation := _SALUTATIONS.get(first.lower().removesuffix("."))) and _is_plain_name(rest):
+        return salutation, rest
+    if _is_plain_name(value):
+        return None, value
     name = HumanName(value, constants=_name_constants())
     name.capitalize(force=False)
     salutation = None

@@ -19,7 +19,7 @@ from lead_engine.core.mime import TOO_COMPLEX
 from lead_engine.core.parsing.candidates import Candidates, Exclusions, resolve_candidates
 from lead_engine.core.parsing.html_text import bare_text, html_to_text
 from lead_engine.core.parsing.llm import ExtractionError, Extractor, OpenAIExtractor, ground_values
-from lead_engine.core.parsing.normalise import normalize_email, normalize_phone, split_address
+from lead_engine.core.parsing.normalise import normalize_email, split_address
 from lead_engine.core.parsing.profiles import (
     FREE_TEXT,
     GENERIC_FORM,
@@ -109,9 +109,7 @@ def _exclusions(email: InboundEmail, thread: MailThread, operator_text: str, set
     region = settings.default_country
     exclusions = Exclusions(domains={*settings.own_domains, *PLATFORM_DOMAINS})
     exclusions.emails = {found for raw in find_emails(operator_text) if (found := normalize_email(raw))}
-    exclusions.phones = {
-        found for raw in find_phones(operator_text, region=region) if (found := normalize_phone(raw, region))
-    }
+    exclusions.phone_text, exclusions.phone_region = operator_text, region
     exclusions.companies = {
         line.strip().casefold() for line in operator_text.split("\n")[:300] if has_legal_form(line.strip())
     }
