@@ -56,6 +56,7 @@ def ui(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[tuple[str
         sys.executable, "-m", "streamlit", "run", str(ROOT / "lead_engine" / "ui.py"),
         "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(ui_port),
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        "--client.toolbarMode", "minimal",  # as `python -m lead_engine ui` serves it
     ]  # fmt: skip
     with (tmp_path / "ui.log").open("wb") as log:
         process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)

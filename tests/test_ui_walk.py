@@ -142,7 +142,7 @@ def test_an_html_only_mail_reads_as_text_in_the_text_tab(ui: tuple[str, str], br
             lead_id = ingest(api_url, f"Anfrage {len(text)}", text, html=html)
             page.goto(f"{ui_url}/lead?id={lead_id}")
             heading(page, "Original e-mail")
-            shown = page.get_by_role("tabpanel").locator("[data-testid='stCode']").first  # the Text tab
+            shown = page.get_by_test_id("lead-email-text").first  # the Text tab
             playwright_api.expect(shown).to_contain_text("Tabellen GmbH", timeout=TIMEOUT_MS)
             assert "<td>" not in (shown.text_content() or "")
             page.get_by_role("tab", name="HTML source").click()

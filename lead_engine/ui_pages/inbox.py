@@ -24,6 +24,8 @@ from lead_engine.ui_pages.widgets import (
 
 PERIODS = {"Any time": None, "Today": 0, "Last 7 days": 6, "Last 30 days": 29, "Custom range": -1}
 PAGE_SIZES = (25, 50, 100, 200)
+# The filters behind "More filters", with the value that filters nothing.
+MORE_FILTERS: dict[str, Any] = {"inbox_source": "All sources", "inbox_period": "Any time", "inbox_score": 0}
 HEADLINE = ("needs_review", "ready", "synced", "retrying", "dead")
 # Table column → the sort key of list_leads.
 SORT_KEYS = {
@@ -31,10 +33,11 @@ SORT_KEYS = {
     "Contact": "contact", "E-mail": "email", "Score": "score", "City": "city",
 }  # fmt: skip
 DEFAULT_SORT = "-received"
-# Pixels per column: the whole table fits a 1440 px screen beside the sidebar, the row tick boxes included.
+# Columns in order, in pixels: the whole table fits a 1440 px screen beside the sidebar, the row tick boxes
+# included; on a phone the first three (the lead's company and where it stands) fit without scrolling sideways.
 WIDTHS = {
-    "Open": 48, "Status": 96, "Received": 112, "Source": 92, "Company": 160, "Contact": 130, "E-mail": 140,
-    "Score": 64, "City": 90,
+    "Open": 48, "Company": 160, "Status": 96, "Received": 112, "Score": 64, "Contact": 130, "E-mail": 140,
+    "City": 90, "Source": 92,
 }  # fmt: skip
 
 
@@ -80,22 +83,27 @@ def _day_start(day: date) -> datetime:
 
 
 def read_filters() -> InboxFilters:
-    """The filter row: search, status, source, received period and minimum score."""
+    """The filter row: search and status; source, received period and minimum score behind "More filters"."""
     with context.reading() as session:
         sources = list_sources(session=session)
-    search, status, source, period, score = st.columns([3, 3, 2, 2, 2], vertical_alignment="bottom")
-    q = search.text_input("Search", placeholder="Company, contact, e-mail, city, subject…", key="inbox_q")
-    statuses = status.multiselect(
-        "Status", STATUSES, format_func=status_label, placeholder="All statuses", key="inbox_status"
-    )
-    chosen = source.selectbox("Source", ["All sources", *sources], key="inbox_source")
-    period_name = period.selectbox("Received", list(PERIODS), key="inbox_period")
-    min_score = score.number_input("Min. score", min_value=0, max_value=100, value=0, step=5, key="inbox_score")
+    # One row that wraps: on a phone it takes two short lines, so the first lead shows without scrolling.
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    with row:
+        q = st.text_input("Search", placeholder="Company, contact, e-mail, city, subject…", key="inbox_q")
+        statuses = st.multiselect(
+            "Status", STATUSES, format_func=status_label, placeholder="All statuses", key="inbox_status", width=260
+        )
+    more = sum(st.session_state.get(key, default) != default for key, default in MORE_FILTERS.items())
+    with row.popover(f"More filters ({more})" if more else "More filters", icon=":material/filter_list:"):
+        chosen = st.selectbox("Source", ["All sources", *sources], key="inbox_source")
+        period_name = st.selectbox("Received", list(PERIODS), key="inbox_period")
+        today = datetime.now(UTC).date()
+        if PERIODS[period_name] == -1:
+            picked = st.date_input("Between", (today - timedelta(days=7), today), key="inbox_range")
+        min_score = st.number_input("Min. score", min_value=0, max_value=100, value=0, step=5, key="inbox_score")
     since = until = None
     days = PERIODS[period_name]
-    today = datetime.now(UTC).date()
     if days == -1:
-        picked = st.date_input("Between", (today - timedelta(days=7), today), key="inbox_range")
         if isinstance(picked, tuple) and len(picked) == 2:
             since, until = _day_start(picked[0]), _day_start(picked[1] + timedelta(days=1))
     elif days is not None:
@@ -111,13 +119,13 @@ def read_filters() -> InboxFilters:
 
 
 def show_counts() -> None:
-    """Leads per status at a glance."""
+    """Leads per status at a glance, on one line (two on a phone)."""
     with context.reading() as session:
         counts = count_by_status(session=session)
-    columns = st.columns(len(HEADLINE) + 1)
-    columns[0].metric("All leads", f"{sum(counts.values()):,}", border=True)
-    for column, status in zip(columns[1:], HEADLINE, strict=True):
-        column.metric(STATUS_LOOK[status][0], f"{counts.get(status, 0):,}", border=True)
+    chips = [f"**{sum(counts.values()):,} leads**"] + [
+        f":{STATUS_LOOK[status][1]}-badge[{STATUS_LOOK[status][0]} {counts.get(status, 0):,}]" for status in HEADLINE
+    ]
+    st.markdown(" ".join(chips))
 
 
 def turn_page(page: int) -> None:
@@ -212,7 +220,7 @@ def show_leads(filters: InboxFilters) -> None:
     selection = st.dataframe(
         frame,
         hide_index=True,
-        column_order=[name for name in frame.columns if name != "id"],
+        column_order=list(WIDTHS),
         column_config=config,
         on_select="rerun",
         # Clicking a column's title selects the column: that sorts the whole list by it, not just this page.

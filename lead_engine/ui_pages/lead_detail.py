@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from email import policy
-from email.parser import BytesHeaderParser
 from typing import Any
 from urllib.parse import quote
 
@@ -13,26 +10,21 @@ import streamlit as st
 
 from lead_engine.core.approvals import approve_lead, reject_lead, restore_lead
 from lead_engine.core.errors import ConflictError, FieldErrors, LeadEngineError, NotFoundError
-from lead_engine.core.imports.mapping import TARGET_LABELS
-from lead_engine.core.imports.rows import IMPORT_ROW_TYPE
-from lead_engine.core.inbound import read_inbound
-from lead_engine.core.lead_fields import CANONICAL_FIELDS, InboundEmail
+from lead_engine.core.lead_fields import CANONICAL_FIELDS
 from lead_engine.core.leads import (
     correct_lead,
     get_lead,
-    get_raw_message,
     is_overdue,
     lead_in_work,
     list_events,
     reparse_lead,
     resync_lead,
 )
-from lead_engine.core.mime import as_eml
 from lead_engine.core.models import Lead, LeadEvent
-from lead_engine.core.parsing.parser import choose_body_text
 from lead_engine.core.qualification.routing import can_sync
 from lead_engine.core.qualification.scoring import lead_values
 from lead_engine.ui_pages import context
+from lead_engine.ui_pages.email_view import show_email
 from lead_engine.ui_pages.timeline import what_happened, who
 from lead_engine.ui_pages.widgets import (
     FIELD_LABELS,
@@ -148,68 +140,6 @@ def reparse(lead_id: str) -> None:
     context.run_use_case(
         "Queued to parse again.", lambda session: reparse_lead(session=session, lead_id=lead_id, actor=actor)
     )
-
-
-def show_imported_row(body: bytes) -> None:
-    """Where an imported lead came from: the file, the row, and the cells it was made of."""
-    stored = json.loads(body)
-    st.subheader("Imported row")
-    st.markdown(
-        f"Row {int(stored.get('row', 0))} of {escape_markdown(str(stored.get('file', '?')))} "
-        f"([open the import](/import?id={quote(str(stored.get('import', '')))}))"
-    )
-    cells = [
-        {"Field": TARGET_LABELS.get(name, name), "Value": value} for name, value in stored.get("values", {}).items()
-    ]
-    st.dataframe(pd.DataFrame(cells, columns=["Field", "Value"]), hide_index=True, width="stretch")
-
-
-def show_email(lead: Lead) -> None:
-    """The original e-mail as the text the parser read (an HTML-only mail rendered to text); HTML as its source."""
-    st.subheader("Original e-mail")
-    try:
-        with context.reading() as session:
-            raw = get_raw_message(session=session, lead_id=lead.id)
-        if raw.content_type == IMPORT_ROW_TYPE:
-            show_imported_row(raw.body)
-            return
-        email: InboundEmail | None = read_inbound(raw.content_type, raw.body, source=lead.source)
-    except LeadEngineError as exc:
-        st.warning(f"The original message cannot be read: {escape_markdown(str(exc))}")
-        email = None
-    if email is None:
-        return
-    st.code("\n".join(f"{name}: {value}" for name, value in shown_headers(email, lead)), language=None, wrap_lines=True)
-    eml = as_eml(email, sender=lead.sender, subject=lead.subject, received_at=lead.received_at)
-    st.download_button(
-        "Download .eml", eml, file_name=f"lead-{lead.id}.eml", mime="message/rfc822",
-        icon=":material/download:", help="The e-mail as received (or as sent to the API), for a mail program.",
-    )  # fmt: skip
-    tabs = ["Text", "HTML source"] if email.html.strip() else ["Text"]
-    shown = st.tabs(tabs)
-    with shown[0]:
-        st.code(choose_body_text(email) or "(the e-mail has no text)", language=None, wrap_lines=True, height=460)
-    if len(shown) > 1:
-        with shown[1]:
-            st.code(email.html, language="html", wrap_lines=True, height=460)
-
-
-SHOWN_HEADERS = ("From", "Reply-To", "To", "Cc", "Date", "Subject", "Message-ID")
-
-
-def shown_headers(email: InboundEmail, lead: Lead) -> list[tuple[str, str]]:
-    """The headers a person checks, as plain text: from the raw mail, else what the API was sent."""
-    if email.raw_mime:
-        parsed = BytesHeaderParser(policy=policy.default).parsebytes(email.raw_mime)
-        found = [(name, " ".join(str(parsed.get(name, "")).split())) for name in SHOWN_HEADERS]
-        return [(name, value[:500]) for name, value in found if value]
-    when = local_time(email.received_at or lead.received_at)
-    found = [
-        ("From", email.sender or lead.sender or ""),
-        ("Date", when),
-        ("Subject", email.subject or lead.subject or ""),
-    ]
-    return [(name, value[:500]) for name, value in found if value]
 
 
 def show_fields(lead: Lead) -> None:
