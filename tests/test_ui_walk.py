@@ -387,7 +387,7 @@ def test_search_finds_every_spelling_of_a_name(
         page.close()
 
 
-def test_a_lead_opened_from_the_inbox_walks_its_list_by_keyboard(
+def test_a_lead_opened_from_the_inbox_walks_its_list_and_is_approved_and_rejected_by_keyboard(
     ui: tuple[str, str], browser: playwright_api.Browser, make_lead: LeadFactory, engine: Engine
 ) -> None:
     ui_url, _ = ui
@@ -412,6 +412,12 @@ def test_a_lead_opened_from_the_inbox_walks_its_list_by_keyboard(
         tab.get_by_text("Ready", exact=True).first.wait_for(timeout=TIMEOUT_MS)  # the status badge
         tab.keyboard.press("Alt+P")
         heading(tab, "Gamma GmbH")
+        settle(tab)
+        tab.keyboard.press("Alt+X")  # the reject popover opens from the keyboard
+        reason = tab.get_by_role("textbox", name="Reason")
+        reason.fill("Doppelt")
+        tab.get_by_role("button", name="Reject lead").click()
+        tab.get_by_text("Rejected", exact=True).first.wait_for(timeout=TIMEOUT_MS)
     except Exception:
         screenshot(page, "failure")
         raise
@@ -419,5 +425,5 @@ def test_a_lead_opened_from_the_inbox_walks_its_list_by_keyboard(
         context.close()
     with Session(engine) as session:
         assert [get_lead(session=session, lead_id=lead_id).status for lead_id in ids] == [
-            "needs_review", "ready", "needs_review",
+            "needs_review", "ready", "rejected",
         ]  # fmt: skip

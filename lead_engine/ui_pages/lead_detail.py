@@ -207,7 +207,7 @@ def show_actions(lead: Lead) -> None:
         with reject_col:
             reject_popover(
                 f"reject_{lead.id}", 1, lambda reason: reject(lead.id, lead.version, reason),
-                in_explorer=[lead.company_explorer_id] if lead.company_explorer_id else [],
+                in_explorer=[lead.company_explorer_id] if lead.company_explorer_id else [], shortcut="Alt+X",
             )  # fmt: skip
     resync_col.button(
         "Sync again", icon=":material/sync:", width="stretch", disabled=not settings.sync_enabled,

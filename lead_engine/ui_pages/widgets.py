@@ -53,10 +53,19 @@ def _reject_and_close(key: str, on_reject: Callable[[str], None]) -> None:
     on_reject(reason)
 
 
-def reject_popover(key: str, count: int, on_reject: Callable[[str], None], *, in_explorer: list[str]) -> None:
+def _open(key: str) -> None:
+    st.session_state[key] = True
+
+
+def reject_popover(
+    key: str, count: int, on_reject: Callable[[str], None], *, in_explorer: list[str], shortcut: str | None = None
+) -> None:
     """Reject with an optional reason; closes once done. Leads already in the Company Explorer are named: rejecting
-    them here leaves their records there."""
-    with st.popover("Reject", icon=":material/block:", width="stretch", key=key, on_change="rerun"):
+    them here leaves their records there. A ``shortcut`` opens it from the keyboard."""
+    if shortcut:  # a popover takes no shortcut: a button kept out of sight opens it
+        st.button("Open reject", key=f"{key}_opener", shortcut=shortcut, on_click=_open, args=(key,))
+        st.html(f"<style>.st-key-{key}_opener {{display: none}}</style>")
+    with st.popover("Reject", icon=":material/block:", width="stretch", key=key, on_change="rerun", help=shortcut):
         st.text_input("Reason", key=f"{key}_reason", placeholder="e.g. spam, job application")
         if in_explorer:
             which = "This lead is" if count == 1 else f"{len(in_explorer)} of these leads are"
