@@ -67,9 +67,9 @@ def test_plain_names_read_as_nameparser_reads_them(salutation: str, first: str, 
 
 
 def test_operator_numbers_are_read_only_when_a_lead_number_could_be_one() -> None:
-    exclusions = Exclusions(phone_text="Muster Solar GmbH\nTel. 0351 4567890", phone_region="DE")
+    exclusions = Exclusions(operator_text="Muster Solar GmbH\nTel. 0351 4567890", operator_region="DE")
     assert not exclusions.excludes_phone("+4930123456")
-    assert exclusions.phone_text  # no digits in common: the operator's text was not searched
+    assert not exclusions.phones  # no digits in common: the operator's text was not searched
     assert exclusions.excludes_phone("+493514567890")
     assert exclusions.phones == {"+493514567890"}
 
@@ -77,4 +77,11 @@ def test_operator_numbers_are_read_only_when_a_lead_number_could_be_one() -> Non
 def test_operator_numbers_in_other_digits_are_read_all_the_same() -> None:
     # Full-width digits: phonenumbers reads them, the shortcut's digit comparison cannot, so it steps aside.
     text = "Tel. " + re.sub(r"\d", lambda m: chr(0xFF10 + int(m[0])), "0351 4567890")
-    assert Exclusions(phone_text=text, phone_region="DE").excludes_phone("+493514567890")
+    assert Exclusions(operator_text=text, operator_region="DE").excludes_phone("+493514567890")
+
+
+def test_operator_companies_are_whole_lines_with_a_legal_form() -> None:
+    exclusions = Exclusions(operator_text="Viele Grüße\n  Muster Solar GmbH \nMuster Solar\nFirma: Acme AG")
+    assert exclusions.excludes_company("MUSTER SOLAR GMBH")
+    assert not exclusions.excludes_company("Muster Solar")  # a line, but no legal form
+    assert not exclusions.excludes_company("Acme AG")  # a legal form, but not a whole line

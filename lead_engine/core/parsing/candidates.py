@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from lead_engine.core.domains import is_excluded_domain
@@ -30,6 +31,8 @@ from lead_engine.core.parsing.profiles import MACHINE_LOCAL_PARTS, is_vendor_nam
 from lead_engine.core.parsing.signature import find_phones, has_legal_form
 
 _NOT_DIGIT = re.compile(r"\D+")
+# The operator's company lines are looked for in the head of its text.
+_MAX_OPERATOR_LINES = 300
 _POSTAL_CODE = re.compile(r"^(?:[A-Z]{1,2}-)?[A-Z0-9][A-Z0-9 -]{2,9}$", re.IGNORECASE)
 # Order of resolution: country first, because it is the region for reading phone numbers.
 # Phone numbers last but one: the address, country and domains before them say which country they are in.
@@ -49,21 +52,36 @@ class Exclusions:
     emails: set[str] = field(default_factory=set)
     phones: set[str] = field(default_factory=set)
     companies: set[str] = field(default_factory=set)
-    # Operator text whose phone numbers join ``phones`` only once a lead's number could be one of them: finding
-    # numbers is the dearest step of a parse, and most leads' numbers appear nowhere in the operator's text.
-    phone_text: str = ""
-    phone_region: str = ""
+    # The operator's own text (forwarding colleagues, quoted mails, platform footers). Its phone numbers and
+    # company lines are read only once a lead's value could be one of them: finding numbers is the dearest step
+    # of a parse, and most leads' values appear nowhere in the operator's text.
+    operator_text: str = ""
+    operator_region: str = ""
+    _numbers_read: bool = field(default=False, init=False, repr=False)
+    _folded_text: str | None = field(default=None, init=False, repr=False)
 
     def excludes_phone(self, number: str) -> bool:
         """Whether an E.164 number is the operator's or a platform's."""
-        if number not in self.phones and self.phone_text and _may_hold_number(self.phone_text, number):
-            self.phones |= {
-                found
-                for raw in find_phones(self.phone_text, region=self.phone_region)
-                if (found := normalize_phone(raw, self.phone_region))
-            }
-            self.phone_text = ""
+        if number in self.phones or self._numbers_read or not _may_hold_number(self.operator_text, number):
+            return number in self.phones
+        region = self.operator_region
+        self.phones |= {
+            found for raw in find_phones(self.operator_text, region=region) if (found := normalize_phone(raw, region))
+        }
+        self._numbers_read = True
         return number in self.phones
+
+    def excludes_company(self, name: str) -> bool:
+        """Whether a company is the operator's: named in ``companies`` or on a line of its text, with legal form."""
+        folded = name.casefold()
+        if folded in self.companies:
+            return True
+        if self._folded_text is None:
+            self._folded_text = self.operator_text.casefold()
+        if folded not in self._folded_text:  # casefolding goes character by character: a line's fold is in there
+            return False
+        lines = (line.strip() for line in self.operator_text.split("\n")[:_MAX_OPERATOR_LINES])
+        return any(line.casefold() == folded and has_legal_form(line) for line in lines)
 
     def excludes_email(self, address: str) -> bool:
         """Whether an address is the operator's, a platform's or a machine's."""
@@ -110,6 +128,25 @@ class Candidates:
     rejected: list[str] = field(default_factory=list)
     # Values that had markup or invisible characters removed: (field, cleaned value) → what was removed.
     doubts: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Producers of a field's least trusted values, run only when every value before them is unusable.
+    deferred: dict[str, list[Callable[[], None]]] = field(default_factory=dict)
+
+    def defer(self, name: str, produce: Callable[[], None]) -> None:
+        """Offer a field's further values later: ``produce`` adds them if the ones offered so far all fail."""
+        self.deferred.setdefault(name, []).append(produce)
+
+    def offered(self, name: str) -> Iterator[tuple[str, float, Provenance]]:
+        """A field's values in order of trust, running deferred producers once the values before are used up."""
+        index = 0
+        while True:
+            values = self.by_field.get(name, [])
+            if index < len(values):
+                yield values[index]
+                index += 1
+            elif self.deferred.get(name):
+                self.deferred[name].pop(0)()
+            else:
+                return
 
     def add(self, name: str, value: str | None, confidence: float, provenance: Provenance = "rule") -> None:
         """Offer a value for a field; helper keys are spread over the canonical fields they contain."""
@@ -214,7 +251,7 @@ def _is_excluded(name: str, value: str, exclusions: Exclusions) -> bool:
     if name == "phone":
         return exclusions.excludes_phone(value)
     if name == "company":
-        return value.casefold() in exclusions.companies
+        return exclusions.excludes_company(value)
     return False
 
 
@@ -240,7 +277,7 @@ def resolve_candidates(
         if name in lead.fields:
             continue
         region = lead.value("country") or default_country
-        for raw, confidence, provenance in candidates.by_field.get(name, []):
+        for raw, confidence, provenance in candidates.offered(name):
             if name == "contact_name":
                 salutation, value = split_contact_name(raw)
                 if value and len(value) > _MAX_NAME_CHARS:

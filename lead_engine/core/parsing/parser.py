@@ -109,10 +109,7 @@ def _exclusions(email: InboundEmail, thread: MailThread, operator_text: str, set
     region = settings.default_country
     exclusions = Exclusions(domains={*settings.own_domains, *PLATFORM_DOMAINS})
     exclusions.emails = {found for raw in find_emails(operator_text) if (found := normalize_email(raw))}
-    exclusions.phone_text, exclusions.phone_region = operator_text, region
-    exclusions.companies = {
-        line.strip().casefold() for line in operator_text.split("\n")[:300] if has_legal_form(line.strip())
-    }
+    exclusions.operator_text, exclusions.operator_region = operator_text, region
     operator_domains = {address.rpartition("@")[2] for address in exclusions.emails}
     operator_domains |= {address_domain(sender) for sender in thread.operator_senders}
     # Mail sent to us names us as recipient; mail we sent (a colleague's reply) names the lead instead.
@@ -186,22 +183,27 @@ def _collect_candidates(
     # Free text has its contact data in the signature; a form's message field can carry one too.
     free_text = lead_text if profile is FREE_TEXT else labels.get("message", "")
     facts = extract_signature_facts(free_text)
-    # One search for numbers over the whole lead text; the signature's come first.
-    phones = find_phones(lead_text, region=region)
     confidence = 0.7 if profile is FREE_TEXT else 0.6
     if profile is FREE_TEXT:
         candidates.add("message", facts.message, confidence)
     for name in ("contact_name", "company", "street", "postal_code", "city", "country"):
         candidates.add(name, getattr(facts, name), confidence)
-    for phone in (raw for raw in phones if raw in facts.signature):
-        candidates.add("phone", phone, confidence)
+
+    def offer_phones() -> None:
+        # One search for numbers over the whole lead text, the signature's first; the dearest step of a parse,
+        # so it runs only when no labelled number could be used.
+        phones = find_phones(lead_text, region=region)
+        for phone in (raw for raw in phones if raw in facts.signature):
+            candidates.add("phone", phone, confidence)
+        for phone in phones:
+            candidates.add("phone", phone, 0.5)
+
+    candidates.defer("phone", offer_phones)
     # Links elsewhere in a mail are newsletters, tracking and the operator's own pages; only signatures count.
     for site in find_websites(facts.signature):
         candidates.add("website", site, confidence)
     for address in find_emails(lead_text):
         candidates.add("email", address, 0.5)
-    for phone in phones:
-        candidates.add("phone", phone, 0.5)
     return candidates
 
 

@@ -91,10 +91,6 @@ PLATFORM_DOMAINS: tuple[str, ...] = (*_TOOLING_DOMAINS, *(domain for p in profil
 _VENDOR_NAMES = sorted({name for profile in profiles() for name in profile.vendor_names}, key=len, reverse=True)
 VENDOR_NAME = re.compile(r"^\W*(?:" + "|".join(map(re.escape, _VENDOR_NAMES)) + r")\b", re.IGNORECASE)
 
-_ANY_TEXT_PATTERN = re.compile(
-    "|".join(f"(?:{profile.text_pattern.pattern})" for profile in profiles() if profile.text_pattern) or "(?!)", _FLAGS
-)
-
 
 def is_vendor_name(value: str) -> bool:
     """Whether a company value is a lead platform or form tool itself ("HubSpot, Inc.", "tradingtwins GmbH")."""
@@ -106,12 +102,8 @@ def detect_profile(*, sender: str, subject: str, text: str) -> SenderProfile:
     for profile in profiles():
         if profile.sender_pattern and profile.sender_pattern.search(sender):
             return profile
-    head = subject + "\n" + text[:4000]
-    # One search for any profile's words settles most free-text mails; only a hit needs the ordered look.
-    if not _ANY_TEXT_PATTERN.search(head):
-        return FREE_TEXT
     for profile in profiles():
-        if profile.text_pattern and profile.text_pattern.search(head):
+        if profile.matches(sender="", subject=subject, text=text):
             return profile
     return FREE_TEXT
 
