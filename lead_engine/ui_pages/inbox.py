@@ -223,6 +223,7 @@ def show_leads(filters: InboxFilters) -> None:
         column_order=list(WIDTHS),
         column_config=config,
         on_select="rerun",
+        height="content",  # the whole page of leads, no scrolling inside the table
         # Clicking a column's title selects the column: that sorts the whole list by it, not just this page.
         selection_mode=["multi-row", "single-column"],
         key=f"inbox_table_{st.session_state.get('inbox_table', 0)}",
