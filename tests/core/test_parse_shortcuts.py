@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 from hypothesis import given
@@ -13,6 +14,7 @@ from nameparser import HumanName
 from lead_engine.core.parsing.candidates import Exclusions
 from lead_engine.core.parsing.normalise import _SALUTATIONS, _name_constants, clean_value, split_contact_name
 from lead_engine.core.parsing.signature import _EMAIL, find_emails
+from lead_engine.core.parsing.thread import _QUOTING_WORDS, fold_case, may_be_quoted
 
 
 def _findall(text: str) -> list[str]:
@@ -85,3 +87,37 @@ def test_operator_companies_are_whole_lines_with_a_legal_form() -> None:
     assert exclusions.excludes_company("MUSTER SOLAR GMBH")
     assert not exclusions.excludes_company("Muster Solar")  # a line, but no legal form
     assert not exclusions.excludes_company("Acme AG")  # a legal form, but not a whole line
+
+
+# The one case-blind pattern may_be_quoted stands in for.
+_MAYBE_QUOTED = re.compile(
+    r"^\s*>|wrote:|schrieb|a écrit|escribió|написал|skrev|escreveu|schreef|geschreven|forwarded|weitergeleitet"
+    r"|réexpédié|reenviado|vidarebefordrat|doorgestuurd|original|ursprüngliche|transféré|пересылаемое|_{20}"
+    r"|^[ \t*]*(?:from|von|de|van|från|от кого|sent|gesendet|envoyé|enviado)[ \t*]*:|\d{4}/\d{1,2}/\d{1,2} .*<.*@.*>",
+    re.IGNORECASE | re.MULTILINE,
+)
+_QUOTING_TEXT = st.lists(
+    st.sampled_from(["WROTE:", "Wrote", ":", "Schrieb", "ORİGINAL", "orıginal", "forwarded", "ſkrev", "ПЕРЕСЫЛАЕМОЕ",
+                     "пересылаемᲂе", "_" * 10, "_", " ", "\n", "\t", ">", "  >", "Von:", "* FROM *:", "de :",
+                     "2025/3/1", " x <a@b.de>", "É", "é", "A ÉCRIT", "a écrit", "\u0307", "x"]),
+    max_size=12,
+).map("".join)  # fmt: skip
+
+
+@given(_QUOTING_TEXT)
+@hypothesis_settings(max_examples=1000, deadline=None)
+def test_quoting_markers_are_found_as_the_case_blind_pattern_finds_them(text: str) -> None:
+    assert may_be_quoted(text) == bool(_MAYBE_QUOTED.search(text))
+
+
+def test_case_folding_takes_every_letter_a_case_blind_pattern_takes() -> None:
+    letters = sorted({letter for word in _QUOTING_WORDS for letter in word})
+    any_letter = re.compile("[" + re.escape("".join(letters)) + "]", re.IGNORECASE)
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        folded = fold_case(char)
+        # A character the pattern takes for a letter folds to it; any other folds to none of the letters.
+        if any_letter.fullmatch(char):
+            assert folded in letters and re.fullmatch(re.escape(folded), char, re.IGNORECASE), hex(code)
+        else:
+            assert not set(folded) & set(letters), hex(code)

@@ -20,12 +20,22 @@ _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|aw|wg|fw|fwd|antw|wtr|tr|sv|vs)\s*(?
 _REPLY_PARSER = EmailReplyParser(languages=["de", "en"])
 # Every marker quotequail and mail-parser-reply act on: quoted lines, "On … wrote:" in the languages they know,
 # forward banners, Outlook's underscore line and header blocks. A mail with none of them is not a thread.
-_MAYBE_QUOTED = re.compile(
-    r"^\s*>|wrote:|schrieb|a écrit|escribió|написал|skrev|escreveu|schreef|geschreven|forwarded|weitergeleitet"
-    r"|réexpédié|reenviado|vidarebefordrat|doorgestuurd|original|ursprüngliche|transféré|пересылаемое|_{20}"
-    r"|^[ \t*]*(?:from|von|de|van|från|от кого|sent|gesendet|envoyé|enviado)[ \t*]*:|\d{4}/\d{1,2}/\d{1,2} .*<.*@.*>",
-    re.IGNORECASE | re.MULTILINE,
+# The words are looked for in the lower-cased text: one case-blind pattern over them all costs more than the rest
+# of the check.
+_QUOTING_WORDS = (
+    "wrote:", "schrieb", "a écrit", "escribió", "написал", "skrev", "escreveu", "schreef", "geschreven", "forwarded",
+    "weitergeleitet", "réexpédié", "reenviado", "vidarebefordrat", "doorgestuurd", "original", "ursprüngliche",
+    "transféré", "пересылаемое", "_" * 20,
+)  # fmt: skip
+_QUOTING_MARKS = (
+    re.compile(r"^\s*>", re.MULTILINE),
+    re.compile(
+        r"^[ \t*]*(?:from|von|de|van|från|от кого|sent|gesendet|envoyé|enviado)[ \t*]*:", re.IGNORECASE | re.MULTILINE
+    ),
+    re.compile(r"\d{4}/\d{1,2}/\d{1,2} .*<.*@.*>"),
 )
+# Letters a case-blind pattern takes for a word's letter although str.lower() does not turn them into it.
+_CASE_TWINS = (("ı", "i"), ("ſ", "s"), ("ᲂ", "о"), ("ᲃ", "с"))
 _HEADER_START = re.compile(r"^[ \t>*]*(?:von|from|de|van)[ \t*]*:", re.IGNORECASE | re.MULTILINE)
 
 
@@ -39,6 +49,21 @@ class MailThread:
     operator_text: str = ""
     kind: str = "direct"
     operator_senders: list[str] = field(default_factory=list)
+
+
+def fold_case(text: str) -> str:
+    """Text lower-cased the way a case-blind pattern compares letters: one by one ("İ" is an "i")."""
+    folded = (text.replace("İ", "i") if "İ" in text else text).lower()
+    for twin, letter in _CASE_TWINS:
+        if twin in folded:
+            folded = folded.replace(twin, letter)
+    return folded
+
+
+def may_be_quoted(text: str) -> bool:
+    """Whether a text holds any marker of a forward, a reply or a quote (see ``_QUOTING_WORDS``)."""
+    folded = fold_case(text)
+    return any(word in folded for word in _QUOTING_WORDS) or any(mark.search(text) for mark in _QUOTING_MARKS)
 
 
 def strip_subject_prefixes(subject: str) -> str:
@@ -120,7 +145,7 @@ def locate_lead_text(text: str, *, sender: str, subject: str, own_domains: list[
     operator_parts: list[str] = []
     for _ in range(MAX_UNWRAP):
         current = thread.lead_text[:MAX_THREAD_CHARS]
-        if not _MAYBE_QUOTED.search(current[:MAX_THREAD_CHARS]):
+        if not may_be_quoted(current):
             break  # nothing quotequail or mail-parser-reply could unwrap: most lead mails, and the cheap answer
         found = _unwrap(current) or _split_with_reply_parser(current)
         if not found or not found.get("text") or _is_form_header(found):
