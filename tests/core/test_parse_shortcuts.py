@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from mailparser_reply import EmailReplyParser
 from nameparser import HumanName
 
+from lead_engine.core.mime import email_input_from_mime
 from lead_engine.core.parsing.candidates import Exclusions
 from lead_engine.core.parsing.normalise import _SALUTATIONS, _name_constants, clean_value, split_contact_name
+from lead_engine.core.parsing.replies import fold_case, read_replies
 from lead_engine.core.parsing.signature import _EMAIL, find_emails
-from lead_engine.core.parsing.thread import _QUOTING_WORDS, fold_case, may_be_quoted
+from lead_engine.core.parsing.thread import _QUOTING_WORDS, may_be_quoted
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "emails"
 
 
 def _findall(text: str) -> list[str]:
@@ -111,7 +117,7 @@ def test_quoting_markers_are_found_as_the_case_blind_pattern_finds_them(text: st
 
 
 def test_case_folding_takes_every_letter_a_case_blind_pattern_takes() -> None:
-    letters = sorted({letter for word in _QUOTING_WORDS for letter in word})
+    letters = sorted({letter for word in (*_QUOTING_WORDS, "mail") for letter in word})
     any_letter = re.compile("[" + re.escape("".join(letters)) + "]", re.IGNORECASE)
     for code in range(sys.maxunicode + 1):
         char = chr(code)
@@ -121,3 +127,35 @@ def test_case_folding_takes_every_letter_a_case_blind_pattern_takes() -> None:
             assert folded in letters and re.fullmatch(re.escape(folded), char, re.IGNORECASE), hex(code)
         else:
             assert not set(folded) & set(letters), hex(code)
+
+
+def _library_replies(text: str) -> list[tuple[str, str, str, list[str]]]:
+    replies = EmailReplyParser(languages=["de", "en"]).read(text).replies
+    return [(reply.content, reply.headers or "", reply.signatures or "", reply.disclaimers or []) for reply in replies]
+
+
+_REPLY_TEXT = st.lists(
+    st.sampled_from(["Hallo,\n", "wir planen eine PV-Anlage.\n", "\n", "Mit freundlichen Grüßen\n", "Best regards,\n",
+                     "Anna Schmidt\n", "-- \n", "--\n", "- Punkt\n", "Von: Anna <a@b.de>\n", "Gesendet: Montag\n",
+                     "From: Bob\n", "Sent: Monday\n", "Am 3. März 2025 schrieb Anna <a@b.de>:\n",
+                     "On Mon, 3 Mar 2025 Bob wrote:\n", "-----Original Message-----\n", "> zitiert\n", "_" * 32 + "\n",
+                     "Disclaimer: this e-mail is confidential\n", "Hinweis: Diese E-Mail ist vertraulich.\n",
+                     "Sent from my iPhone\n", "Tel. 030 123456\n", "Thanks,\n", "MAİL\n"]),
+    max_size=14,
+).map("".join)  # fmt: skip
+
+
+@given(_REPLY_TEXT)
+@hypothesis_settings(max_examples=500, deadline=None)
+def test_replies_are_split_as_the_library_splits_them(text: str) -> None:
+    ours = [(reply.content, reply.headers or "", reply.signatures or "", reply.disclaimers or [])
+            for reply in read_replies(text)]  # fmt: skip
+    assert ours == _library_replies(text)
+
+
+def test_fixture_mails_are_split_as_the_library_splits_them() -> None:
+    for path in sorted(FIXTURES.glob("*.eml")):
+        text = email_input_from_mime(path.read_bytes()).text
+        assert [(r.content, r.headers or "", r.signatures or "", r.disclaimers or []) for r in read_replies(text)] == (
+            _library_replies(text)
+        ), path.name

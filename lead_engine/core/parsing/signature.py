@@ -9,13 +9,12 @@ from functools import lru_cache
 import phonenumbers
 from cleanco.classify import typesources
 from cleanco.clean import normalized, strip_tail
-from mailparser_reply import EmailReplyParser
 
 from lead_engine.core.parsing.normalise import UNIT, clean_value, normalize_country, split_address, split_postal_city
+from lead_engine.core.parsing.replies import read_replies
 
 # mail-parser-reply's signature regexes scan the whole text; a lead's signature is within this head.
 MAX_SIGNATURE_SCAN = 20_000
-_REPLY_PARSER = EmailReplyParser(languages=["de", "en"])
 _CLOSING = re.compile(
     r"^(?:mit )?(?:freundliche[n]?|beste[n]?|herzliche[n]?|viele|liebe|sonnige|schöne|solare)?\s*"
     r"gr(?:ü|ue)(?:ß|ss)(?:e|en)?\b"
@@ -112,7 +111,7 @@ def looks_like_name(line: str) -> bool:
 def _split_body(text: str) -> tuple[str, str]:
     head = _SENT_FROM.sub("", text[:MAX_SIGNATURE_SCAN])
     try:
-        reply = _REPLY_PARSER.read(head).replies[0]
+        reply = read_replies(head)[0]
         body, signature = reply.body, reply.signatures
     except Exception:  # noqa: BLE001 - no split found is a valid answer
         body, signature = head, ""

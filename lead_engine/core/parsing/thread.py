@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass, field
 
 import quotequail
-from mailparser_reply import EmailReplyParser
 
 from lead_engine.core.domains import is_excluded_domain
+from lead_engine.core.parsing.replies import fold_case, read_replies
 
 # Colleagues forward forwards; past this depth it is a loop, not a lead.
 MAX_UNWRAP = 4
@@ -17,7 +17,6 @@ MAX_UNWRAP = 4
 MAX_THREAD_CHARS = 60_000
 MAX_UNWRAP_LINES = 400
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|aw|wg|fw|fwd|antw|wtr|tr|sv|vs)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
-_REPLY_PARSER = EmailReplyParser(languages=["de", "en"])
 # Every marker quotequail and mail-parser-reply act on: quoted lines, "On … wrote:" in the languages they know,
 # forward banners, Outlook's underscore line and header blocks. A mail with none of them is not a thread.
 # The words are looked for in the lower-cased text: one case-blind pattern over them all costs more than the rest
@@ -34,8 +33,6 @@ _QUOTING_MARKS = (
     ),
     re.compile(r"\d{4}/\d{1,2}/\d{1,2} .*<.*@.*>"),
 )
-# Letters a case-blind pattern takes for a word's letter although str.lower() does not turn them into it.
-_CASE_TWINS = (("ı", "i"), ("ſ", "s"), ("ᲂ", "о"), ("ᲃ", "с"))
 _HEADER_START = re.compile(r"^[ \t>*]*(?:von|from|de|van)[ \t*]*:", re.IGNORECASE | re.MULTILINE)
 
 
@@ -49,15 +46,6 @@ class MailThread:
     operator_text: str = ""
     kind: str = "direct"
     operator_senders: list[str] = field(default_factory=list)
-
-
-def fold_case(text: str) -> str:
-    """Text lower-cased the way a case-blind pattern compares letters: one by one ("İ" is an "i")."""
-    folded = (text.replace("İ", "i") if "İ" in text else text).lower()
-    for twin, letter in _CASE_TWINS:
-        if twin in folded:
-            folded = folded.replace(twin, letter)
-    return folded
 
 
 def may_be_quoted(text: str) -> bool:
@@ -115,7 +103,7 @@ def _restore_dropped_lines(text: str, found: dict[str, str]) -> None:
 def _split_with_reply_parser(text: str) -> dict[str, str] | None:
     """Outlook header blocks quotequail misses (mid-text "Von: … Gesendet: …") are found by mail-parser-reply."""
     try:
-        replies = _REPLY_PARSER.read(text).replies
+        replies = read_replies(text)
     except Exception:  # noqa: BLE001 - same as above: no split found
         return None
     if len(replies) < 2 or not replies[1].headers:
