@@ -25,7 +25,7 @@ from lead_engine.core.operators import (
 )
 from lead_engine.embedded_api import EmbeddedApi, start_embedded_api
 from lead_engine.ui_pages import context
-from lead_engine.ui_pages.widgets import escape_markdown, set_cookie
+from lead_engine.ui_pages.widgets import KEYBOARD_ONLY_STYLE, escape_markdown, set_cookie
 
 TOKEN_KEY, SIGNED_OUT_KEY = "session_token", "signed_out"
 
@@ -134,6 +134,7 @@ def show_alerts() -> None:
 def main() -> None:
     """Render the frame and run the chosen page."""
     st.set_page_config(page_title="Lead Engine", page_icon="📥", layout="wide")
+    st.html(KEYBOARD_ONLY_STYLE)
     configure_logging(context.current_settings().log_level)
     context.current_engine()
     start_api()

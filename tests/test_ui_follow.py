@@ -69,3 +69,44 @@ def test_the_lead_page_follows_a_sync_and_drops_reasons_a_correction_answered(
     with Session(engine) as session:
         assert get_lead(session=session, lead_id=lead_id).status == "synced"
     assert explorer[0].count("POST", "/companies") == 1
+
+
+# Words for machines that a salesperson should never read on a page.
+RAW_WORDS = ("dead", "contact_name", "Reparse", "version ", "None →", "/api/ingest", "answered 400:", '{"detail"')
+
+
+def test_a_lead_the_company_explorer_refuses_reads_in_plain_words_on_every_page(
+    ui: tuple[str, str], worker: None, make_lead: LeadFactory, explorer: tuple[ExplorerState, str]
+) -> None:
+    ui_url, _ = ui
+    explorer[0].reject_company("Abgewiesen GmbH")
+    lead_id = make_lead(
+        company="Abgewiesen GmbH", text="Firma: Abgewiesen GmbH\nTelefon: 030 1234567\nE-Mail: a@abgewiesen.example\n"
+    )
+    with playwright_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1200})
+        try:
+            page.goto(f"{ui_url}/lead?id={lead_id}")
+            sign_in(page)
+            session_cookie(page)
+            heading(page, "Abgewiesen GmbH")
+            approve = page.get_by_role("button", name="Approve")
+            if approve.is_enabled():  # the worker may have approved it on its own already
+                approve.click()
+            status_badge(page, "Couldn't sync").wait_for(timeout=TIMEOUT_MS)
+            main = page.get_by_test_id("stMain")
+            playwright_api.expect(main).to_contain_text("answered 400 Bad Request", timeout=TIMEOUT_MS)
+            playwright_api.expect(main).to_contain_text("is not accepted", timeout=TIMEOUT_MS)
+            text = main.text_content() or ""  # the tables' accessible copies too
+            assert not [word for word in RAW_WORDS if word in text], text
+            page.get_by_role("link", name="Review").click()
+            heading(page, "Review")
+            page.get_by_text("Couldn't sync (1)", exact=True).wait_for(timeout=TIMEOUT_MS)
+            text = page.get_by_test_id("stMain").text_content() or ""
+            assert not [word for word in RAW_WORDS if word in text], text
+        except Exception:
+            screenshot(page, "failure")
+            raise
+        finally:
+            browser.close()

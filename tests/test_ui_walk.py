@@ -165,7 +165,10 @@ TICK_COLUMN, ROW_HEIGHT = 36, 35
 
 
 def table_box(page: playwright_api.Page) -> dict[str, float]:
-    box = page.get_by_test_id("stDataFrameResizable").first.bounding_box()
+    """Where the table is on screen, its top scrolled into view (the table is as tall as its page of leads)."""
+    table = page.get_by_test_id("stDataFrameResizable").first
+    table.evaluate("element => element.scrollIntoView({block: 'start'})")
+    box = table.bounding_box()
     assert box is not None
     return dict(box)
 

@@ -46,6 +46,12 @@ def set_cookie(cookie: str) -> None:
     _cookie_writer(data=cookie, key="cookie_writer", height=0)
 
 
+# Buttons that only carry a keyboard shortcut (a popover takes none) are kept out of sight by one style the app
+# sets before any page draws: set beside the button, it arrived after it, and the button showed for a moment.
+KEYBOARD_ONLY = "_keyboard_only"
+KEYBOARD_ONLY_STYLE = f"<style>[class*='{KEYBOARD_ONLY}'] {{display: none}}</style>"
+
+
 def _reject_and_close(key: str, on_reject: Callable[[str], None]) -> None:
     reason = str(st.session_state.get(f"{key}_reason", "")).strip()
     st.session_state[key] = False  # the popover closes
@@ -63,8 +69,7 @@ def reject_popover(
     """Reject with an optional reason; closes once done. Leads already in the Company Explorer are named: rejecting
     them here leaves their records there. A ``shortcut`` opens it from the keyboard."""
     if shortcut:  # a popover takes no shortcut: a button kept out of sight opens it
-        st.button("Open reject", key=f"{key}_opener", shortcut=shortcut, on_click=_open, args=(key,))
-        st.html(f"<style>.st-key-{key}_opener {{display: none}}</style>")
+        st.button("Open reject", key=f"{key}{KEYBOARD_ONLY}", shortcut=shortcut, on_click=_open, args=(key,))
     with st.popover("Reject", icon=":material/block:", width="stretch", key=key, on_change="rerun", help=shortcut):
         st.text_input("Reason", key=f"{key}_reason", placeholder="e.g. spam, job application")
         if in_explorer:
